@@ -1,0 +1,132 @@
+//! The on-disk layout: every key and value the log keeps in its one sled tree.
+//!
+//! The log keeps everything in a single sled tree, `gridledger-log`, so that one append batch
+//! (records, indexes and the chain head together) is applied atomically, and so that sled's
+//! per-tree space overhead is paid once. Keys start with a one-byte tag:
+//!
+//! | key | value |
+//! |---|---|
+//! | `e` + position (u64 BE) | chain hash (32 bytes) + encoded `EventRecord` |
+//! | `s` + stream id + `0x00` + revision (u64 BE) | position (u64 BE) |
+//! | `q` + request id | first position (u64 BE) + last position (u64 BE) |
+//! | `h` | head position (u64 BE) + head hash (32 bytes) |
+//!
+//! Stream ids and request ids are printable ASCII, so the `0x00` separator is unambiguous and
+//! a stream's keys sort by revision. This module is public so that operators and tests can
+//! inspect a log with sled directly; only this crate writes it.
+
+use crate::types::{ChainHash, Position, Revision};
+
+/// Name of the sled tree holding the log.
+pub const LOG_TREE_NAME: &[u8] = b"gridledger-log";
+
+pub const RECORD_TAG: u8 = b'e';
+pub const STREAM_INDEX_TAG: u8 = b's';
+pub const REQUEST_INDEX_TAG: u8 = b'q';
+pub const HEAD_KEY: &[u8] = b"h";
+
+/// Key of the record at `position`.
+pub fn record_key(position: Position) -> [u8; 9] {
+    let mut key = [0u8; 9];
+    key[0] = RECORD_TAG;
+    key[1..].copy_from_slice(&position.to_be_bytes());
+    key
+}
+
+/// Position encoded in a record key, if it is one.
+pub fn position_of_record_key(key: &[u8]) -> Option<Position> {
+    match key {
+        [RECORD_TAG, rest @ ..] => Some(Position::from_be_bytes(rest.try_into().ok()?)),
+        _ => None,
+    }
+}
+
+/// Prefix shared by all stream-index keys of one stream.
+pub fn stream_index_prefix(stream_id: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(stream_id.len() + 2);
+    key.push(STREAM_INDEX_TAG);
+    key.extend_from_slice(stream_id.as_bytes());
+    key.push(0);
+    key
+}
+
+/// Key of the stream-index entry for (`stream_id`, `revision`).
+pub fn stream_index_key(stream_id: &str, revision: Revision) -> Vec<u8> {
+    let mut key = stream_index_prefix(stream_id);
+    key.extend_from_slice(&revision.to_be_bytes());
+    key
+}
+
+/// Revision encoded in a stream-index key.
+pub fn revision_of_stream_index_key(key: &[u8]) -> Option<Revision> {
+    let start = key.len().checked_sub(8)?;
+    Some(Revision::from_be_bytes(key[start..].try_into().ok()?))
+}
+
+/// Key of the request-index entry for `request_id`.
+pub fn request_index_key(request_id: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(request_id.len() + 1);
+    key.push(REQUEST_INDEX_TAG);
+    key.extend_from_slice(request_id.as_bytes());
+    key
+}
+
+/// Value of a record entry: hash then record bytes.
+pub fn record_value(hash: &ChainHash, record_bytes: &[u8]) -> Vec<u8> {
+    let mut value = Vec::with_capacity(32 + record_bytes.len());
+    value.extend_from_slice(hash);
+    value.extend_from_slice(record_bytes);
+    value
+}
+
+/// Splits a record entry into (hash, record bytes).
+pub fn split_record_value(value: &[u8]) -> Option<(ChainHash, &[u8])> {
+    if value.len() < 32 {
+        return None;
+    }
+    let (hash, record_bytes) = value.split_at(32);
+    Some((hash.try_into().ok()?, record_bytes))
+}
+
+/// Value of the head entry.
+pub fn head_value(position: Position, hash: &ChainHash) -> [u8; 40] {
+    let mut value = [0u8; 40];
+    value[..8].copy_from_slice(&position.to_be_bytes());
+    value[8..].copy_from_slice(hash);
+    value
+}
+
+/// Decodes the head entry.
+pub fn parse_head_value(value: &[u8]) -> Option<(Position, ChainHash)> {
+    if value.len() != 40 {
+        return None;
+    }
+    Some((
+        Position::from_be_bytes(value[..8].try_into().ok()?),
+        value[8..].try_into().ok()?,
+    ))
+}
+
+/// Value of a request-index entry.
+pub fn request_index_value(first: Position, last: Position) -> [u8; 16] {
+    let mut value = [0u8; 16];
+    value[..8].copy_from_slice(&first.to_be_bytes());
+    value[8..].copy_from_slice(&last.to_be_bytes());
+    value
+}
+
+/// Decodes a request-index entry into (first position, last position).
+pub fn parse_request_index_value(value: &[u8]) -> Option<(Position, Position)> {
+    if value.len() != 16 {
+        return None;
+    }
+    Some((
+        Position::from_be_bytes(value[..8].try_into().ok()?),
+        Position::from_be_bytes(value[8..].try_into().ok()?),
+    ))
+}
+
+/// Decodes a position stored as a stream-index value.
+pub fn parse_position_value(value: &[u8]) -> Option<Position> {
+    Some(Position::from_be_bytes(value.try_into().ok()?))
+}

@@ -1,0 +1,43 @@
+//! The append-only, hash-chained event log of gridledger, on sled.
+//!
+//! The log is generic: it stores opaque event payloads in streams and knows nothing of
+//! issues. What it guarantees (SPEC §4):
+//!
+//! - **Records.** Each event is stored as an encoded [`EventRecord`]; those exact bytes are
+//!   hashed: `hash = SHA-256(prev_hash || record)`. The record carries `stream_prev_hash`, the
+//!   hash of the stream's previous event, so the log is one chain and every stream its own.
+//! - **Positions** start at 1 without gaps; **revisions** start at 0 per stream.
+//! - **Append** checks an [`ExpectedRevision`] and is idempotent by [`RequestId`], forever.
+//! - **Durability.** Concurrent appends are group-committed: one atomic sled batch, one
+//!   flush plus `fdatasync`, then every append in the group is acknowledged. Nothing is
+//!   readable before it is durable. See `docs/durability.md`.
+//! - **Reads** of a stream or of everything; [`Subscription`]s that catch up then follow.
+//! - **Verify** recomputes both chains and names the first bad position.
+//!
+//! Only this crate knows sled (see `docs/ARCHITECTURE.md`).
+
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+
+mod error;
+pub mod layout;
+mod log;
+mod record;
+mod storage_bound;
+mod store;
+mod subscribe;
+mod types;
+mod verify;
+mod writer;
+
+pub use error::EventLogError;
+pub use log::EventLog;
+pub use record::{EventRecord, chain_hash};
+pub use storage_bound::{StorageBound, measure_storage_bound};
+pub use store::{Durability, EventLogConfig};
+pub use subscribe::Subscription;
+pub use types::{
+    AppendOutcome, AppendRequest, ChainHash, ExpectedRevision, LogHead, MAX_EVENTS_PER_APPEND, MAX_PAYLOAD_BYTES,
+    NewEvent, Position, RecordedEvent, RequestId, Revision, StreamId, ZERO_HASH,
+};
+pub use verify::VerifyReport;
+pub use writer::WriterStats;

@@ -1,0 +1,363 @@
+//! `EventLog`: the public handle — open, append, read, subscribe, verify, close.
+
+use std::sync::{Arc, Mutex, RwLock, mpsc};
+use std::thread::JoinHandle;
+
+use tokio::sync::{oneshot, watch};
+
+use crate::error::EventLogError;
+use crate::record::chain_hash;
+use crate::store::{self, DurableFlusher, EventLogConfig, LogTree};
+use crate::subscribe::Subscription;
+use crate::types::{
+    AppendOutcome, AppendRequest, LogHead, Position, RecordedEvent, Revision, StreamId, ZERO_HASH,
+};
+use crate::verify::{self, VerifyReport};
+use crate::writer::{AppendJob, Writer, WriterCounters, WriterStats};
+
+/// A handle to an open event log. Cheap to clone; all clones share one writer thread.
+///
+/// Appends from any number of tasks are queued to the writer, which commits them in groups:
+/// one sled batch and one durable flush per group, after which every append of the group is
+/// acknowledged. Reads never see an event before it is durable.
+#[derive(Debug, Clone)]
+pub struct EventLog {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    db: sled::Db,
+    log: LogTree,
+    jobs: RwLock<Option<mpsc::Sender<AppendJob>>>,
+    writer_thread: Mutex<Option<JoinHandle<()>>>,
+    committed_head: watch::Receiver<LogHead>,
+    refusal_on_open: Option<String>,
+    stats: Arc<WriterCounters>,
+}
+
+impl EventLog {
+    /// Opens (or creates) the log in `config.path`.
+    ///
+    /// Opening checks the tail of the log against its chain head entry; a log whose tail does
+    /// not check out opens read-only (reads and verify work, appends are refused).
+    pub fn open(config: EventLogConfig) -> Result<EventLog, EventLogError> {
+        let (db, tree) = store::open_tree(&config)?;
+        let log = LogTree { tree };
+        let tail = check_tail(&log)?;
+        let refusal_on_open = tail.problem.clone();
+        if let Some(problem) = &refusal_on_open {
+            tracing::error!(problem, path = %config.path.display(), "event log tail is inconsistent; opened read-only");
+        }
+        let (head_sender, committed_head) = watch::channel(tail.claimed_head);
+        let stats = Arc::new(WriterCounters::default());
+        let last_recorded_at_micros = match log.read_event(tail.last_stored.position) {
+            Ok(Some(event)) => event.record.recorded_at,
+            _ => 0,
+        };
+        let writer = Writer {
+            db: db.clone(),
+            log: log.clone(),
+            flusher: DurableFlusher::new(&config)?,
+            max_appends_per_commit: config.max_appends_per_commit.max(1),
+            next_position: tail.last_stored.position + 1,
+            prev_hash: tail.last_stored.hash,
+            last_recorded_at_micros,
+            committed_head: head_sender,
+            refusal: refusal_on_open.clone(),
+            counters: stats.clone(),
+        };
+        let (job_sender, job_receiver) = mpsc::channel();
+        let writer_thread = std::thread::Builder::new()
+            .name("eventlog-writer".to_owned())
+            .spawn(move || writer.run(job_receiver))
+            .map_err(|error| EventLogError::storage("starting the writer thread", error))?;
+        Ok(EventLog {
+            shared: Arc::new(Shared {
+                db,
+                log,
+                jobs: RwLock::new(Some(job_sender)),
+                writer_thread: Mutex::new(Some(writer_thread)),
+                committed_head,
+                refusal_on_open,
+                stats,
+            }),
+        })
+    }
+
+    /// Appends events to one stream, all or nothing, and waits until they are durable.
+    ///
+    /// A request id seen before writes nothing and returns the original outcome with
+    /// `duplicate = true`. An expected revision that does not hold fails with
+    /// [`EventLogError::Conflict`] and writes nothing.
+    pub async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, EventLogError> {
+        let outcome = self.enqueue(request)?;
+        outcome.await.map_err(|_| writer_stopped())?
+    }
+
+    /// [`EventLog::append`] for threads outside an async runtime (it panics inside one, as
+    /// any blocking wait would stall the runtime).
+    pub fn append_blocking(&self, request: AppendRequest) -> Result<AppendOutcome, EventLogError> {
+        let outcome = self.enqueue(request)?;
+        outcome.blocking_recv().map_err(|_| writer_stopped())?
+    }
+
+    fn enqueue(
+        &self,
+        request: AppendRequest,
+    ) -> Result<oneshot::Receiver<Result<AppendOutcome, EventLogError>>, EventLogError> {
+        request.validate()?;
+        let (reply, outcome) = oneshot::channel();
+        {
+            let jobs = self.shared.jobs.read().map_err(|_| EventLogError::Closed {
+                reason: "a thread panicked while holding the append queue".to_owned(),
+            })?;
+            let sender = jobs.as_ref().ok_or_else(|| EventLogError::Closed {
+                reason: "the log was closed".to_owned(),
+            })?;
+            sender
+                .send(AppendJob { request, reply })
+                .map_err(|_| writer_stopped())?;
+        }
+        Ok(outcome)
+    }
+
+    /// Counters of the writer since the log was opened.
+    pub fn stats(&self) -> WriterStats {
+        self.shared.stats.snapshot()
+    }
+
+    /// The last durable event (position 0 when the log is empty).
+    pub fn head(&self) -> LogHead {
+        *self.shared.committed_head.borrow()
+    }
+
+    /// Why appends are refused, if the log opened with an inconsistent tail.
+    pub fn refusal_on_open(&self) -> Option<&str> {
+        self.shared.refusal_on_open.as_deref()
+    }
+
+    /// The current revision of a stream, `None` if it does not exist.
+    pub fn stream_revision(&self, stream_id: &StreamId) -> Result<Option<Revision>, EventLogError> {
+        let head = self.head().position;
+        let Some((revision, position)) = self.shared.log.stream_last(stream_id.as_str())? else {
+            return Ok(None);
+        };
+        if position <= head {
+            return Ok(Some(revision));
+        }
+        // The writer is committing this stream's newest events right now; walk back to the
+        // newest durable one.
+        let mut revision = revision;
+        while revision > 0 {
+            revision -= 1;
+            if let Some(position) = self.shared.log.stream_position(stream_id.as_str(), revision)?
+                && position <= head
+            {
+                return Ok(Some(revision));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Up to `max_count` events of one stream, from `from_revision` on, oldest first.
+    pub fn read_stream(
+        &self,
+        stream_id: &StreamId,
+        from_revision: Revision,
+        max_count: usize,
+    ) -> Result<Vec<RecordedEvent>, EventLogError> {
+        let head = self.head().position;
+        let mut events = Vec::new();
+        let mut revision = from_revision;
+        while events.len() < max_count {
+            let Some(position) = self.shared.log.stream_position(stream_id.as_str(), revision)? else {
+                break;
+            };
+            if position > head {
+                break;
+            }
+            let event = self.shared.log.read_event(position)?.ok_or_else(|| EventLogError::Corrupt {
+                position,
+                reason: format!("stream index of {stream_id} revision {revision} points at a missing record"),
+            })?;
+            events.push(event);
+            revision += 1;
+        }
+        Ok(events)
+    }
+
+    /// Up to `max_count` events from `from_position` on (1 if 0 is given), in position order.
+    pub fn read_all(&self, from_position: Position, max_count: usize) -> Result<Vec<RecordedEvent>, EventLogError> {
+        read_range(&self.shared.log, from_position.max(1), self.head().position, max_count)
+    }
+
+    /// The event at `position`, if it is durable.
+    pub fn read_event(&self, position: Position) -> Result<Option<RecordedEvent>, EventLogError> {
+        if position == 0 || position > self.head().position {
+            return Ok(None);
+        }
+        self.shared.log.read_event(position)
+    }
+
+    /// Follows the log from `from_position` (1 if 0 is given): first the events already
+    /// there, then each new one as it becomes durable, without gap or duplicate.
+    pub fn subscribe(&self, from_position: Position) -> Subscription {
+        Subscription::new(
+            self.shared.log.clone(),
+            self.shared.committed_head.clone(),
+            from_position.max(1),
+        )
+    }
+
+    /// Recomputes both hash chains over `from_position..=to_position` (0 means the whole log)
+    /// and reports the first position that does not check out.
+    pub fn verify(&self, from_position: Position, to_position: Position) -> Result<VerifyReport, EventLogError> {
+        verify::verify_range(&self.shared.log, self.head(), from_position, to_position)
+    }
+
+    /// Bytes sled uses on disk for this log.
+    pub fn size_on_disk(&self) -> Result<u64, EventLogError> {
+        self.shared
+            .db
+            .size_on_disk()
+            .map_err(|error| EventLogError::storage("measuring the size on disk", error))
+    }
+
+    /// Stops taking appends, lets the writer finish the queued ones, and waits for its final
+    /// flush. Other clones of this handle see [`EventLogError::Closed`] on append afterwards.
+    pub fn close(&self) -> Result<(), EventLogError> {
+        if let Ok(mut jobs) = self.shared.jobs.write() {
+            jobs.take();
+        }
+        let writer_thread = self
+            .shared
+            .writer_thread
+            .lock()
+            .map_err(|_| EventLogError::Closed {
+                reason: "a thread panicked while closing".to_owned(),
+            })?
+            .take();
+        if let Some(writer_thread) = writer_thread {
+            writer_thread.join().map_err(|_| EventLogError::Closed {
+                reason: "the writer thread panicked".to_owned(),
+            })?;
+        }
+        Ok(())
+    }
+}
+
+fn writer_stopped() -> EventLogError {
+    EventLogError::Closed {
+        reason: "the writer thread stopped".to_owned(),
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if let Ok(mut jobs) = self.jobs.write() {
+            jobs.take();
+        }
+        if let Ok(mut writer_thread) = self.writer_thread.lock()
+            && let Some(writer_thread) = writer_thread.take()
+        {
+            let _ = writer_thread.join();
+        }
+    }
+}
+
+/// Stored events in `from..=min(to, from + max_count - 1)`, checked to be gapless.
+pub(crate) fn read_range(
+    log: &LogTree,
+    from: Position,
+    to: Position,
+    max_count: usize,
+) -> Result<Vec<RecordedEvent>, EventLogError> {
+    if from > to || max_count == 0 {
+        return Ok(Vec::new());
+    }
+    let last = to.min(from.saturating_add(max_count as u64 - 1));
+    let mut prev_hash = log.stored_hash(from - 1)?;
+    let mut events = Vec::with_capacity((last - from + 1) as usize);
+    let mut expected_position = from;
+    for entry in log.record_entries(from, last) {
+        let (position, value) = entry?;
+        if position != expected_position {
+            return Err(EventLogError::Corrupt {
+                position: expected_position,
+                reason: "record missing".to_owned(),
+            });
+        }
+        let event = LogTree::decode_entry(position, &value, prev_hash)?;
+        prev_hash = event.hash;
+        events.push(event);
+        expected_position += 1;
+    }
+    if expected_position <= last {
+        return Err(EventLogError::Corrupt {
+            position: expected_position,
+            reason: "record missing".to_owned(),
+        });
+    }
+    Ok(events)
+}
+
+/// What opening found at the end of the log.
+struct TailCheck {
+    /// The head the chain head entry claims (or the last record, without an entry).
+    claimed_head: LogHead,
+    /// The last record actually stored, and its stored hash.
+    last_stored: LogHead,
+    problem: Option<String>,
+}
+
+/// Checks the newest record against the chain head entry and the indexes written with it.
+///
+/// Each commit writes records, indexes and head in one atomic sled batch, so after a crash
+/// they agree; a disagreement means the files were changed outside the log.
+fn check_tail(log: &LogTree) -> Result<TailCheck, EventLogError> {
+    let last_position = log.last_record_position()?.unwrap_or(0);
+    let last_stored = LogHead {
+        position: last_position,
+        hash: if last_position == 0 { ZERO_HASH } else { log.stored_hash(last_position)? },
+    };
+    let head_entry = log.head_entry()?;
+    let claimed_head = match head_entry {
+        Some((position, hash)) => LogHead { position, hash },
+        None => last_stored,
+    };
+    let mut problem = None;
+    if head_entry.is_some() && claimed_head != last_stored {
+        problem = Some(format!(
+            "chain head entry says position {} but the last stored record is {} (or its hash differs)",
+            claimed_head.position, last_stored.position
+        ));
+    } else if head_entry.is_none() && last_position != 0 {
+        problem = Some("records are stored but the chain head entry is missing".to_owned());
+    } else if last_position != 0 {
+        problem = check_last_record(log, last_position)?;
+    }
+    Ok(TailCheck {
+        claimed_head,
+        last_stored,
+        problem,
+    })
+}
+
+fn check_last_record(log: &LogTree, last_position: Position) -> Result<Option<String>, EventLogError> {
+    let event = match log.read_event(last_position) {
+        Ok(Some(event)) => event,
+        Ok(None) => return Ok(Some(format!("record {last_position} vanished while opening"))),
+        Err(error) => return Ok(Some(error.to_string())),
+    };
+    if chain_hash(&event.prev_hash, &event.record_bytes) != event.hash {
+        return Ok(Some(format!("record {last_position} does not match its chain hash")));
+    }
+    if log.stream_position(&event.record.stream_id, event.record.revision)? != Some(last_position) {
+        return Ok(Some(format!("stream index entry of record {last_position} is missing")));
+    }
+    match log.request_positions(&event.record.request_id)? {
+        Some((first, last)) if first <= last_position && last_position <= last => Ok(None),
+        _ => Ok(Some(format!("request index entry of record {last_position} is missing"))),
+    }
+}

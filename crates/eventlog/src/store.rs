@@ -1,0 +1,289 @@
+//! The sled side of the log: opening the database, typed reads of the layout, and durable flushes.
+
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use prost::Message;
+
+use crate::error::EventLogError;
+use crate::layout;
+use crate::record::EventRecord;
+use crate::types::{ChainHash, Position, RecordedEvent, Revision, ZERO_HASH};
+
+/// How an acknowledged append is made durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// sled's flush, then `fdatasync` of sled's data file (and of any blob file): survives
+    /// power loss on a disk that honours cache flushes. The default.
+    FlushAndSyncData,
+    /// sled's flush only (`sync_file_range`): survives a process crash, not a power loss.
+    /// For measuring what the `fdatasync` costs; never the default.
+    SledFlushOnly,
+}
+
+/// Settings of an event log.
+#[derive(Debug, Clone)]
+pub struct EventLogConfig {
+    /// Directory of the sled database; created if absent.
+    pub path: PathBuf,
+    /// sled's page cache size in bytes.
+    pub cache_capacity_bytes: u64,
+    pub durability: Durability,
+    /// Most appends one group commit takes.
+    pub max_appends_per_commit: usize,
+}
+
+impl EventLogConfig {
+    /// Production defaults for a log in `path`.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        EventLogConfig {
+            path: path.into(),
+            cache_capacity_bytes: 64 * 1024 * 1024,
+            durability: Durability::FlushAndSyncData,
+            max_appends_per_commit: 2048,
+        }
+    }
+}
+
+/// Opens the sled database of `config`, fsyncing the directory so the files themselves survive.
+pub(crate) fn open_tree(config: &EventLogConfig) -> Result<(sled::Db, sled::Tree), EventLogError> {
+    std::fs::create_dir_all(&config.path)
+        .map_err(|error| EventLogError::storage("creating the data directory", error))?;
+    let db = sled::Config::new()
+        .path(&config.path)
+        .cache_capacity(config.cache_capacity_bytes)
+        .flush_every_ms(None)
+        .open()
+        .map_err(|error| EventLogError::storage("opening sled", error))?;
+    let tree = db
+        .open_tree(layout::LOG_TREE_NAME)
+        .map_err(|error| EventLogError::storage("opening the log tree", error))?;
+    sync_directory(&config.path)?;
+    Ok((db, tree))
+}
+
+fn sync_directory(path: &Path) -> Result<(), EventLogError> {
+    File::open(path)
+        .and_then(|directory| directory.sync_all())
+        .map_err(|error| EventLogError::storage("syncing the data directory", error))
+}
+
+/// Makes what sled has flushed durable against power loss.
+///
+/// sled 0.34.7 flushes its log file with `sync_file_range`, which flushes neither the
+/// device's write cache nor the file's metadata (sled issue #1452). After sled's flush we
+/// therefore `fdatasync` its data file, and `fsync` any blob file sled wrote since the last
+/// time (sled does not sync those at all) together with the blob directory.
+#[derive(Debug)]
+pub(crate) struct DurableFlusher {
+    durability: Durability,
+    data_file: File,
+    blob_directory: PathBuf,
+    synced_blob_names: HashSet<OsString>,
+}
+
+impl DurableFlusher {
+    pub(crate) fn new(config: &EventLogConfig) -> Result<Self, EventLogError> {
+        let data_file = File::open(config.path.join("db"))
+            .map_err(|error| EventLogError::storage("opening sled's data file for fdatasync", error))?;
+        Ok(DurableFlusher {
+            durability: config.durability,
+            data_file,
+            blob_directory: config.path.join("blobs"),
+            synced_blob_names: HashSet::new(),
+        })
+    }
+
+    /// Flushes sled, then syncs its files as `durability` says.
+    pub(crate) fn flush(&mut self, db: &sled::Db) -> Result<(), EventLogError> {
+        db.flush().map_err(|error| EventLogError::storage("flushing sled", error))?;
+        if self.durability == Durability::SledFlushOnly {
+            return Ok(());
+        }
+        self.data_file
+            .sync_data()
+            .map_err(|error| EventLogError::storage("fdatasync of sled's data file", error))?;
+        self.sync_new_blobs()
+    }
+
+    fn sync_new_blobs(&mut self) -> Result<(), EventLogError> {
+        let entries = match std::fs::read_dir(&self.blob_directory) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(error) => return Err(EventLogError::storage("listing sled's blob directory", error)),
+        };
+        let mut synced_any = false;
+        for entry in entries {
+            let entry = entry.map_err(|error| EventLogError::storage("listing sled's blob directory", error))?;
+            let name = entry.file_name();
+            if self.synced_blob_names.contains(&name) {
+                continue;
+            }
+            File::open(entry.path())
+                .and_then(|blob| blob.sync_all())
+                .map_err(|error| EventLogError::storage("fsync of a sled blob file", error))?;
+            self.synced_blob_names.insert(name);
+            synced_any = true;
+        }
+        if synced_any {
+            sync_directory(&self.blob_directory)?;
+        }
+        Ok(())
+    }
+}
+
+/// Typed reads of the layout in one sled tree.
+#[derive(Debug, Clone)]
+pub(crate) struct LogTree {
+    pub(crate) tree: sled::Tree,
+}
+
+fn read_failed(error: sled::Error) -> EventLogError {
+    EventLogError::storage("reading the log tree", error)
+}
+
+impl LogTree {
+    /// The stored (hash, record bytes) at `position`.
+    pub(crate) fn record_entry(&self, position: Position) -> Result<Option<sled::IVec>, EventLogError> {
+        self.tree.get(layout::record_key(position)).map_err(read_failed)
+    }
+
+    /// The stored chain hash of `position`; [`ZERO_HASH`] for position 0.
+    pub(crate) fn stored_hash(&self, position: Position) -> Result<ChainHash, EventLogError> {
+        if position == 0 {
+            return Ok(ZERO_HASH);
+        }
+        let entry = self.record_entry(position)?.ok_or_else(|| EventLogError::Corrupt {
+            position,
+            reason: "record missing".to_owned(),
+        })?;
+        let (hash, _) = layout::split_record_value(&entry).ok_or_else(|| EventLogError::Corrupt {
+            position,
+            reason: "stored entry shorter than a hash".to_owned(),
+        })?;
+        Ok(hash)
+    }
+
+    /// Decodes a stored entry into a [`RecordedEvent`].
+    pub(crate) fn decode_entry(
+        position: Position,
+        entry: &[u8],
+        prev_hash: ChainHash,
+    ) -> Result<RecordedEvent, EventLogError> {
+        let (hash, record_bytes) = layout::split_record_value(entry).ok_or_else(|| EventLogError::Corrupt {
+            position,
+            reason: "stored entry shorter than a hash".to_owned(),
+        })?;
+        let record = EventRecord::decode(record_bytes).map_err(|error| EventLogError::Corrupt {
+            position,
+            reason: format!("record does not decode: {error}"),
+        })?;
+        Ok(RecordedEvent {
+            position,
+            record_bytes: record_bytes.to_vec(),
+            prev_hash,
+            hash,
+            record,
+        })
+    }
+
+    /// The event at `position`, with the hash of the position before it.
+    pub(crate) fn read_event(&self, position: Position) -> Result<Option<RecordedEvent>, EventLogError> {
+        let Some(entry) = self.record_entry(position)? else {
+            return Ok(None);
+        };
+        let prev_hash = self.stored_hash(position - 1)?;
+        Self::decode_entry(position, &entry, prev_hash).map(Some)
+    }
+
+    /// (revision, position) of the last event of a stream, `None` if the stream does not exist.
+    pub(crate) fn stream_last(&self, stream_id: &str) -> Result<Option<(Revision, Position)>, EventLogError> {
+        let prefix = layout::stream_index_prefix(stream_id);
+        let Some(item) = self.tree.scan_prefix(&prefix).next_back() else {
+            return Ok(None);
+        };
+        let (key, value) = item.map_err(read_failed)?;
+        let revision = layout::revision_of_stream_index_key(&key);
+        let position = layout::parse_position_value(&value);
+        match (revision, position) {
+            (Some(revision), Some(position)) => Ok(Some((revision, position))),
+            _ => Err(EventLogError::Corrupt {
+                position: 0,
+                reason: format!("malformed stream index entry for stream {stream_id}"),
+            }),
+        }
+    }
+
+    /// Position of (`stream_id`, `revision`), if it exists.
+    pub(crate) fn stream_position(&self, stream_id: &str, revision: Revision) -> Result<Option<Position>, EventLogError> {
+        let Some(value) = self
+            .tree
+            .get(layout::stream_index_key(stream_id, revision))
+            .map_err(read_failed)?
+        else {
+            return Ok(None);
+        };
+        layout::parse_position_value(&value).map(Some).ok_or_else(|| EventLogError::Corrupt {
+            position: 0,
+            reason: format!("malformed stream index entry for {stream_id} revision {revision}"),
+        })
+    }
+
+    /// (first, last) position written by the append with `request_id`, if it was seen.
+    pub(crate) fn request_positions(&self, request_id: &str) -> Result<Option<(Position, Position)>, EventLogError> {
+        let Some(value) = self
+            .tree
+            .get(layout::request_index_key(request_id))
+            .map_err(read_failed)?
+        else {
+            return Ok(None);
+        };
+        layout::parse_request_index_value(&value).map(Some).ok_or_else(|| EventLogError::Corrupt {
+            position: 0,
+            reason: format!("malformed request index entry for {request_id}"),
+        })
+    }
+
+    /// The chain head entry, written with every commit.
+    pub(crate) fn head_entry(&self) -> Result<Option<(Position, ChainHash)>, EventLogError> {
+        let Some(value) = self.tree.get(layout::HEAD_KEY).map_err(read_failed)? else {
+            return Ok(None);
+        };
+        layout::parse_head_value(&value).map(Some).ok_or_else(|| EventLogError::Corrupt {
+            position: 0,
+            reason: "malformed chain head entry".to_owned(),
+        })
+    }
+
+    /// Position of the last record actually stored.
+    pub(crate) fn last_record_position(&self) -> Result<Option<Position>, EventLogError> {
+        let Some(item) = self.tree.scan_prefix([layout::RECORD_TAG]).next_back() else {
+            return Ok(None);
+        };
+        let (key, _) = item.map_err(read_failed)?;
+        layout::position_of_record_key(&key).map(Some).ok_or_else(|| EventLogError::Corrupt {
+            position: 0,
+            reason: "malformed record key".to_owned(),
+        })
+    }
+
+    /// Stored record entries with positions in `from..=to`, in order.
+    pub(crate) fn record_entries(
+        &self,
+        from: Position,
+        to: Position,
+    ) -> impl Iterator<Item = Result<(Position, sled::IVec), EventLogError>> + use<> {
+        self.tree
+            .range(layout::record_key(from)..=layout::record_key(to))
+            .map(|item| {
+                let (key, value) = item.map_err(read_failed)?;
+                let position = layout::position_of_record_key(&key).ok_or_else(|| EventLogError::Corrupt {
+                    position: 0,
+                    reason: "malformed record key".to_owned(),
+                })?;
+                Ok((position, value))
+            })
+    }
+}
