@@ -51,10 +51,7 @@ pub enum EventLogError {
 }
 
 impl EventLogError {
-    pub(crate) fn storage(
-        context: &'static str,
-        source: impl std::error::Error + Send + Sync + 'static,
-    ) -> Self {
+    pub(crate) fn storage(context: &'static str, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         EventLogError::Storage {
             context,
             source: Box::new(source),

@@ -9,9 +9,7 @@ use crate::error::EventLogError;
 use crate::record::chain_hash;
 use crate::store::{self, DurableFlusher, EventLogConfig, LogTree};
 use crate::subscribe::Subscription;
-use crate::types::{
-    AppendOutcome, AppendRequest, LogHead, Position, RecordedEvent, Revision, StreamId, ZERO_HASH,
-};
+use crate::types::{AppendOutcome, AppendRequest, LogHead, Position, RecordedEvent, Revision, StreamId, ZERO_HASH};
 use crate::verify::{self, VerifyReport};
 use crate::writer::{AppendJob, Writer, WriterCounters, WriterStats};
 
@@ -177,10 +175,14 @@ impl EventLog {
             if position > head {
                 break;
             }
-            let event = self.shared.log.read_event(position)?.ok_or_else(|| EventLogError::Corrupt {
-                position,
-                reason: format!("stream index of {stream_id} revision {revision} points at a missing record"),
-            })?;
+            let event = self
+                .shared
+                .log
+                .read_event(position)?
+                .ok_or_else(|| EventLogError::Corrupt {
+                    position,
+                    reason: format!("stream index of {stream_id} revision {revision} points at a missing record"),
+                })?;
             events.push(event);
             revision += 1;
         }
@@ -319,7 +321,11 @@ fn check_tail(log: &LogTree) -> Result<TailCheck, EventLogError> {
     let last_position = log.last_record_position()?.unwrap_or(0);
     let last_stored = LogHead {
         position: last_position,
-        hash: if last_position == 0 { ZERO_HASH } else { log.stored_hash(last_position)? },
+        hash: if last_position == 0 {
+            ZERO_HASH
+        } else {
+            log.stored_hash(last_position)?
+        },
     };
     let head_entry = log.head_entry()?;
     let claimed_head = match head_entry {
@@ -358,6 +364,8 @@ fn check_last_record(log: &LogTree, last_position: Position) -> Result<Option<St
     }
     match log.request_positions(&event.record.request_id)? {
         Some((first, last)) if first <= last_position && last_position <= last => Ok(None),
-        _ => Ok(Some(format!("request index entry of record {last_position} is missing"))),
+        _ => Ok(Some(format!(
+            "request index entry of record {last_position} is missing"
+        ))),
     }
 }

@@ -98,7 +98,8 @@ impl DurableFlusher {
 
     /// Flushes sled, then syncs its files as `durability` says.
     pub(crate) fn flush(&mut self, db: &sled::Db) -> Result<(), EventLogError> {
-        db.flush().map_err(|error| EventLogError::storage("flushing sled", error))?;
+        db.flush()
+            .map_err(|error| EventLogError::storage("flushing sled", error))?;
         if self.durability == Durability::SledFlushOnly {
             return Ok(());
         }
@@ -217,7 +218,11 @@ impl LogTree {
     }
 
     /// Position of (`stream_id`, `revision`), if it exists.
-    pub(crate) fn stream_position(&self, stream_id: &str, revision: Revision) -> Result<Option<Position>, EventLogError> {
+    pub(crate) fn stream_position(
+        &self,
+        stream_id: &str,
+        revision: Revision,
+    ) -> Result<Option<Position>, EventLogError> {
         let Some(value) = self
             .tree
             .get(layout::stream_index_key(stream_id, revision))
@@ -225,10 +230,12 @@ impl LogTree {
         else {
             return Ok(None);
         };
-        layout::parse_position_value(&value).map(Some).ok_or_else(|| EventLogError::Corrupt {
-            position: 0,
-            reason: format!("malformed stream index entry for {stream_id} revision {revision}"),
-        })
+        layout::parse_position_value(&value)
+            .map(Some)
+            .ok_or_else(|| EventLogError::Corrupt {
+                position: 0,
+                reason: format!("malformed stream index entry for {stream_id} revision {revision}"),
+            })
     }
 
     /// (first, last) position written by the append with `request_id`, if it was seen.
@@ -240,10 +247,12 @@ impl LogTree {
         else {
             return Ok(None);
         };
-        layout::parse_request_index_value(&value).map(Some).ok_or_else(|| EventLogError::Corrupt {
-            position: 0,
-            reason: format!("malformed request index entry for {request_id}"),
-        })
+        layout::parse_request_index_value(&value)
+            .map(Some)
+            .ok_or_else(|| EventLogError::Corrupt {
+                position: 0,
+                reason: format!("malformed request index entry for {request_id}"),
+            })
     }
 
     /// The chain head entry, written with every commit.
@@ -251,10 +260,12 @@ impl LogTree {
         let Some(value) = self.tree.get(layout::HEAD_KEY).map_err(read_failed)? else {
             return Ok(None);
         };
-        layout::parse_head_value(&value).map(Some).ok_or_else(|| EventLogError::Corrupt {
-            position: 0,
-            reason: "malformed chain head entry".to_owned(),
-        })
+        layout::parse_head_value(&value)
+            .map(Some)
+            .ok_or_else(|| EventLogError::Corrupt {
+                position: 0,
+                reason: "malformed chain head entry".to_owned(),
+            })
     }
 
     /// Position of the last record actually stored.
@@ -263,10 +274,12 @@ impl LogTree {
             return Ok(None);
         };
         let (key, _) = item.map_err(read_failed)?;
-        layout::position_of_record_key(&key).map(Some).ok_or_else(|| EventLogError::Corrupt {
-            position: 0,
-            reason: "malformed record key".to_owned(),
-        })
+        layout::position_of_record_key(&key)
+            .map(Some)
+            .ok_or_else(|| EventLogError::Corrupt {
+                position: 0,
+                reason: "malformed record key".to_owned(),
+            })
     }
 
     /// Stored record entries with positions in `from..=to`, in order.

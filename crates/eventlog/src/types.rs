@@ -185,7 +185,10 @@ impl AppendRequest {
         if self.events.len() > MAX_EVENTS_PER_APPEND {
             return Err(EventLogError::invalid(
                 "events",
-                format!("{} events, at most {MAX_EVENTS_PER_APPEND} per append", self.events.len()),
+                format!(
+                    "{} events, at most {MAX_EVENTS_PER_APPEND} per append",
+                    self.events.len()
+                ),
             ));
         }
         if self.actor_id.len() > MAX_ID_BYTES {

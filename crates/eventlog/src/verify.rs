@@ -100,7 +100,9 @@ fn check_one(log: &LogTree, position: Position, value: &[u8], prev_hash: &ChainH
     let (stored_hash, record_bytes) =
         layout::split_record_value(value).ok_or_else(|| "stored entry is shorter than a hash".to_owned())?;
     if chain_hash(prev_hash, record_bytes) != stored_hash {
-        return Err(format!("hash mismatch at position {position}: the record or its hash was changed"));
+        return Err(format!(
+            "hash mismatch at position {position}: the record or its hash was changed"
+        ));
     }
     let record =
         EventRecord::decode(record_bytes).map_err(|error| format!("record at {position} does not decode: {error}"))?;

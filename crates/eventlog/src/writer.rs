@@ -149,7 +149,10 @@ impl Writer {
         let wrote_events = self.next_position != first_position_of_group;
         if wrote_events {
             let head_position = self.next_position - 1;
-            batch.insert(layout::HEAD_KEY, &layout::head_value(head_position, &self.prev_hash)[..]);
+            batch.insert(
+                layout::HEAD_KEY,
+                &layout::head_value(head_position, &self.prev_hash)[..],
+            );
             let committed = self
                 .log
                 .tree
@@ -169,7 +172,9 @@ impl Writer {
             }
             self.last_recorded_at_micros = recorded_at_micros;
             self.counters.commits.fetch_add(1, Ordering::Relaxed);
-            self.counters.appends.fetch_add(written_request_ids.len() as u64, Ordering::Relaxed);
+            self.counters
+                .appends
+                .fetch_add(written_request_ids.len() as u64, Ordering::Relaxed);
             self.counters
                 .events
                 .fetch_add(self.next_position - first_position_of_group, Ordering::Relaxed);
@@ -254,7 +259,10 @@ impl Writer {
             };
             let record_bytes = record.encode_to_vec();
             let hash = chain_hash(&self.prev_hash, &record_bytes);
-            batch.insert(&layout::record_key(position)[..], layout::record_value(&hash, &record_bytes));
+            batch.insert(
+                &layout::record_key(position)[..],
+                layout::record_value(&hash, &record_bytes),
+            );
             batch.insert(
                 layout::stream_index_key(request.stream_id.as_str(), next_revision),
                 &position.to_be_bytes()[..],
@@ -290,10 +298,13 @@ impl Writer {
         first_position: Position,
         last_position: Position,
     ) -> Result<AppendOutcome, EventLogError> {
-        let last_event = self.log.read_event(last_position)?.ok_or_else(|| EventLogError::Corrupt {
-            position: last_position,
-            reason: format!("request index of {} points at a missing record", request.request_id),
-        })?;
+        let last_event = self
+            .log
+            .read_event(last_position)?
+            .ok_or_else(|| EventLogError::Corrupt {
+                position: last_position,
+                reason: format!("request index of {} points at a missing record", request.request_id),
+            })?;
         if last_event.record.stream_id != request.stream_id.as_str() {
             return Err(EventLogError::RequestIdReused {
                 request_id: request.request_id.to_string(),

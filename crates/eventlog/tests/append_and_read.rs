@@ -1,8 +1,8 @@
 //! Appends against a real sled log in a temp dir: revisions, positions, idempotency, conflicts, bad input, reads.
 
 use gridledger_eventlog::{
-    AppendRequest, EventLog, EventLogConfig, EventLogError, ExpectedRevision, MAX_EVENTS_PER_APPEND,
-    MAX_PAYLOAD_BYTES, NewEvent, RequestId, StreamId, ZERO_HASH, chain_hash,
+    AppendRequest, EventLog, EventLogConfig, EventLogError, ExpectedRevision, MAX_EVENTS_PER_APPEND, MAX_PAYLOAD_BYTES,
+    NewEvent, RequestId, StreamId, ZERO_HASH, chain_hash,
 };
 
 /// What one append step must give.
@@ -33,7 +33,13 @@ fn events(count: usize) -> Vec<NewEvent> {
         .collect()
 }
 
-fn step(stream: &'static str, expected: ExpectedRevision, request_id: &'static str, count: usize, expect: Expect) -> Step {
+fn step(
+    stream: &'static str,
+    expected: ExpectedRevision,
+    request_id: &'static str,
+    count: usize,
+    expect: Expect,
+) -> Step {
     Step {
         stream,
         expected,
@@ -58,16 +64,32 @@ fn check(steps: Vec<Step>) -> anyhow::Result<(tempfile::TempDir, EventLog)> {
         });
         let writes = matches!(step.expect, Expect::Written { .. });
         match (&step.expect, &result) {
-            (Expect::Written { first, last, revision }, Ok(outcome)) | (Expect::Duplicate { first, last, revision }, Ok(outcome)) => {
+            (Expect::Written { first, last, revision }, Ok(outcome))
+            | (Expect::Duplicate { first, last, revision }, Ok(outcome)) => {
                 assert_eq!(
-                    (outcome.first_position, outcome.last_position, outcome.last_revision, outcome.duplicate),
+                    (
+                        outcome.first_position,
+                        outcome.last_position,
+                        outcome.last_revision,
+                        outcome.duplicate
+                    ),
                     (*first, *last, *revision, !writes),
                     "step {index}"
                 );
                 assert_eq!(log.head().position, *last.max(&head_before.position), "step {index}");
-                assert_eq!(log.read_event(*last)?.map(|event| event.hash), Some(outcome.last_hash), "step {index}");
+                assert_eq!(
+                    log.read_event(*last)?.map(|event| event.hash),
+                    Some(outcome.last_hash),
+                    "step {index}"
+                );
             }
-            (Expect::Conflict { current_revision }, Err(EventLogError::Conflict { current_revision: actual, .. })) => {
+            (
+                Expect::Conflict { current_revision },
+                Err(EventLogError::Conflict {
+                    current_revision: actual,
+                    ..
+                }),
+            ) => {
                 assert_eq!(actual, current_revision, "step {index}");
             }
             (Expect::RequestIdReused, Err(EventLogError::RequestIdReused { .. })) => {}
@@ -88,10 +110,50 @@ use ExpectedRevision::{Any, Exact, NoStream};
 #[test]
 fn positions_start_at_1_and_revisions_at_0_per_stream() -> anyhow::Result<()> {
     check(vec![
-        step("a", NoStream, "r1", 1, Expect::Written { first: 1, last: 1, revision: 0 }),
-        step("b", Any, "r2", 3, Expect::Written { first: 2, last: 4, revision: 2 }),
-        step("a", Exact(0), "r3", 2, Expect::Written { first: 5, last: 6, revision: 2 }),
-        step("b", Any, "r4", 1, Expect::Written { first: 7, last: 7, revision: 3 }),
+        step(
+            "a",
+            NoStream,
+            "r1",
+            1,
+            Expect::Written {
+                first: 1,
+                last: 1,
+                revision: 0,
+            },
+        ),
+        step(
+            "b",
+            Any,
+            "r2",
+            3,
+            Expect::Written {
+                first: 2,
+                last: 4,
+                revision: 2,
+            },
+        ),
+        step(
+            "a",
+            Exact(0),
+            "r3",
+            2,
+            Expect::Written {
+                first: 5,
+                last: 6,
+                revision: 2,
+            },
+        ),
+        step(
+            "b",
+            Any,
+            "r4",
+            1,
+            Expect::Written {
+                first: 7,
+                last: 7,
+                revision: 3,
+            },
+        ),
     ])?;
     Ok(())
 }
@@ -100,12 +162,56 @@ fn positions_start_at_1_and_revisions_at_0_per_stream() -> anyhow::Result<()> {
 fn an_expected_revision_that_does_not_hold_writes_nothing() -> anyhow::Result<()> {
     check(vec![
         step("a", Exact(0), "r1", 1, Expect::Conflict { current_revision: None }),
-        step("a", NoStream, "r2", 2, Expect::Written { first: 1, last: 2, revision: 1 }),
-        step("a", NoStream, "r3", 1, Expect::Conflict { current_revision: Some(1) }),
-        step("a", Exact(0), "r4", 1, Expect::Conflict { current_revision: Some(1) }),
-        step("a", Exact(2), "r5", 1, Expect::Conflict { current_revision: Some(1) }),
+        step(
+            "a",
+            NoStream,
+            "r2",
+            2,
+            Expect::Written {
+                first: 1,
+                last: 2,
+                revision: 1,
+            },
+        ),
+        step(
+            "a",
+            NoStream,
+            "r3",
+            1,
+            Expect::Conflict {
+                current_revision: Some(1),
+            },
+        ),
+        step(
+            "a",
+            Exact(0),
+            "r4",
+            1,
+            Expect::Conflict {
+                current_revision: Some(1),
+            },
+        ),
+        step(
+            "a",
+            Exact(2),
+            "r5",
+            1,
+            Expect::Conflict {
+                current_revision: Some(1),
+            },
+        ),
         // The refused request ids were not recorded: they may be used again.
-        step("a", Exact(1), "r3", 1, Expect::Written { first: 3, last: 3, revision: 2 }),
+        step(
+            "a",
+            Exact(1),
+            "r3",
+            1,
+            Expect::Written {
+                first: 3,
+                last: 3,
+                revision: 2,
+            },
+        ),
     ])?;
     Ok(())
 }
@@ -113,11 +219,51 @@ fn an_expected_revision_that_does_not_hold_writes_nothing() -> anyhow::Result<()
 #[test]
 fn a_retried_request_id_returns_the_original_outcome_and_writes_nothing() -> anyhow::Result<()> {
     check(vec![
-        step("a", NoStream, "r1", 2, Expect::Written { first: 1, last: 2, revision: 1 }),
-        step("a", NoStream, "r1", 2, Expect::Duplicate { first: 1, last: 2, revision: 1 }),
-        step("a", Exact(1), "r2", 1, Expect::Written { first: 3, last: 3, revision: 2 }),
+        step(
+            "a",
+            NoStream,
+            "r1",
+            2,
+            Expect::Written {
+                first: 1,
+                last: 2,
+                revision: 1,
+            },
+        ),
+        step(
+            "a",
+            NoStream,
+            "r1",
+            2,
+            Expect::Duplicate {
+                first: 1,
+                last: 2,
+                revision: 1,
+            },
+        ),
+        step(
+            "a",
+            Exact(1),
+            "r2",
+            1,
+            Expect::Written {
+                first: 3,
+                last: 3,
+                revision: 2,
+            },
+        ),
         // A retry is a duplicate whatever its expected revision says now.
-        step("a", Exact(7), "r1", 1, Expect::Duplicate { first: 1, last: 2, revision: 1 }),
+        step(
+            "a",
+            Exact(7),
+            "r1",
+            1,
+            Expect::Duplicate {
+                first: 1,
+                last: 2,
+                revision: 1,
+            },
+        ),
         step("b", Any, "r1", 1, Expect::RequestIdReused),
     ])?;
     Ok(())
@@ -137,30 +283,105 @@ fn bad_input_is_refused_and_writes_nothing() -> anyhow::Result<()> {
     }];
     check(vec![
         step("a", Any, "r1", 0, Expect::Invalid { field: "events" }),
-        step("a", Any, "r2", MAX_EVENTS_PER_APPEND + 1, Expect::Invalid { field: "events" }),
-        Step { stream: "a", expected: Any, request_id: "r3", events: oversized, expect: Expect::Invalid { field: "event" } },
-        Step { stream: "a", expected: Any, request_id: "r4", events: badly_typed, expect: Expect::Invalid { field: "event_type" } },
-        step("a", Any, "r5", MAX_EVENTS_PER_APPEND, Expect::Written { first: 1, last: 64, revision: 63 }),
+        step(
+            "a",
+            Any,
+            "r2",
+            MAX_EVENTS_PER_APPEND + 1,
+            Expect::Invalid { field: "events" },
+        ),
+        Step {
+            stream: "a",
+            expected: Any,
+            request_id: "r3",
+            events: oversized,
+            expect: Expect::Invalid { field: "event" },
+        },
+        Step {
+            stream: "a",
+            expected: Any,
+            request_id: "r4",
+            events: badly_typed,
+            expect: Expect::Invalid { field: "event_type" },
+        },
+        step(
+            "a",
+            Any,
+            "r5",
+            MAX_EVENTS_PER_APPEND,
+            Expect::Written {
+                first: 1,
+                last: 64,
+                revision: 63,
+            },
+        ),
     ])?;
-    for (bad_stream_id, problem) in [("", "empty"), ("has space", "space"), ("tab\t", "tab"), ("é", "non-ASCII")] {
+    for (bad_stream_id, problem) in [
+        ("", "empty"),
+        ("has space", "space"),
+        ("tab\t", "tab"),
+        ("é", "non-ASCII"),
+    ] {
         assert!(
-            matches!(StreamId::try_from(bad_stream_id), Err(EventLogError::InvalidInput { field: "stream_id", .. })),
+            matches!(
+                StreamId::try_from(bad_stream_id),
+                Err(EventLogError::InvalidInput { field: "stream_id", .. })
+            ),
             "{problem}"
         );
     }
-    assert!(matches!(RequestId::try_from("x".repeat(129)), Err(EventLogError::InvalidInput { field: "request_id", .. })));
+    assert!(matches!(
+        RequestId::try_from("x".repeat(129)),
+        Err(EventLogError::InvalidInput {
+            field: "request_id",
+            ..
+        })
+    ));
     Ok(())
 }
 
 #[test]
 fn reads_return_the_chain_as_written() -> anyhow::Result<()> {
     let (_directory, log) = check(vec![
-        step("a", NoStream, "r1", 2, Expect::Written { first: 1, last: 2, revision: 1 }),
-        step("b", NoStream, "r2", 1, Expect::Written { first: 3, last: 3, revision: 0 }),
-        step("a", Exact(1), "r3", 1, Expect::Written { first: 4, last: 4, revision: 2 }),
+        step(
+            "a",
+            NoStream,
+            "r1",
+            2,
+            Expect::Written {
+                first: 1,
+                last: 2,
+                revision: 1,
+            },
+        ),
+        step(
+            "b",
+            NoStream,
+            "r2",
+            1,
+            Expect::Written {
+                first: 3,
+                last: 3,
+                revision: 0,
+            },
+        ),
+        step(
+            "a",
+            Exact(1),
+            "r3",
+            1,
+            Expect::Written {
+                first: 4,
+                last: 4,
+                revision: 2,
+            },
+        ),
     ])?;
     let all = log.read_all(0, 100)?;
-    assert_eq!(all.iter().map(|event| event.position).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+    assert_eq!(
+        all.iter().map(|event| event.position).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
     let mut prev_hash = ZERO_HASH;
     for event in &all {
         assert_eq!(event.prev_hash, prev_hash);
@@ -169,19 +390,34 @@ fn reads_return_the_chain_as_written() -> anyhow::Result<()> {
         prev_hash = event.hash;
     }
     let stream_a = log.read_stream(&StreamId::try_from("a")?, 0, 100)?;
-    assert_eq!(stream_a.iter().map(|event| (event.record.revision, event.position)).collect::<Vec<_>>(), vec![(0, 1), (1, 2), (2, 4)]);
+    assert_eq!(
+        stream_a
+            .iter()
+            .map(|event| (event.record.revision, event.position))
+            .collect::<Vec<_>>(),
+        vec![(0, 1), (1, 2), (2, 4)]
+    );
     assert_eq!(stream_a[0].record.stream_prev_hash, ZERO_HASH.to_vec());
     assert_eq!(stream_a[2].record.stream_prev_hash, stream_a[1].hash.to_vec());
     assert_eq!(stream_a[0].record.actor_id, "tester");
     assert_eq!(stream_a[0].record.request_id, "r1");
     assert_eq!(stream_a[0].record.event, b"payload 0".to_vec());
     assert_eq!(log.read_stream(&StreamId::try_from("a")?, 2, 100)?.len(), 1);
-    assert_eq!(log.read_all(3, 1)?.iter().map(|event| event.position).collect::<Vec<_>>(), vec![3]);
+    assert_eq!(
+        log.read_all(3, 1)?
+            .iter()
+            .map(|event| event.position)
+            .collect::<Vec<_>>(),
+        vec![3]
+    );
     assert!(log.read_all(5, 10)?.is_empty());
     assert_eq!(log.stream_revision(&StreamId::try_from("b")?)?, Some(0));
     assert_eq!(log.stream_revision(&StreamId::try_from("c")?)?, None);
     let recorded_at: Vec<i64> = all.iter().map(|event| event.record.recorded_at).collect();
-    assert!(recorded_at.windows(2).all(|pair| pair[0] <= pair[1]), "recorded_at never decreases");
+    assert!(
+        recorded_at.windows(2).all(|pair| pair[0] <= pair[1]),
+        "recorded_at never decreases"
+    );
     let report = log.verify(0, 0)?;
     assert!(report.ok, "{report:?}");
     assert_eq!((report.events_checked, report.head_position), (4, 4));
@@ -214,7 +450,11 @@ async fn concurrent_appends_share_durable_commits() -> anyhow::Result<()> {
     assert_eq!(positions, (1..=64).collect::<Vec<u64>>());
     let stats = log.stats();
     assert_eq!((stats.appends_written, stats.events_written), (64, 64));
-    assert!(stats.durable_commits < 64, "64 concurrent appends took {} flushes", stats.durable_commits);
+    assert!(
+        stats.durable_commits < 64,
+        "64 concurrent appends took {} flushes",
+        stats.durable_commits
+    );
     Ok(())
 }
 
@@ -239,7 +479,10 @@ fn a_reopened_log_continues_the_chain() -> anyhow::Result<()> {
     assert_eq!(log.head().position, 2);
     assert!(append(&log, "r1")?.duplicate);
     let outcome = append(&log, "r2")?;
-    assert_eq!((outcome.first_position, outcome.last_revision, outcome.duplicate), (3, 3, false));
+    assert_eq!(
+        (outcome.first_position, outcome.last_revision, outcome.duplicate),
+        (3, 3, false)
+    );
     assert!(log.verify(0, 0)?.ok);
     Ok(())
 }

@@ -71,14 +71,19 @@ fn check(directory: &std::path::Path, acknowledged: &[Acknowledged], round: usiz
     assert_eq!(log.refusal_on_open(), None, "round {round}");
     let head = log.head().position;
     for ack in acknowledged {
-        assert!(ack.last_position <= head, "round {round}: acknowledged {ack:?} lost, head is {head}");
+        assert!(
+            ack.last_position <= head,
+            "round {round}: acknowledged {ack:?} lost, head is {head}"
+        );
         for position in ack.first_position..=ack.last_position {
             let event = log
                 .read_event(position)?
                 .ok_or_else(|| anyhow::anyhow!("round {round}: acknowledged position {position} lost"))?;
             assert_eq!(event.record.stream_id, ack.stream_id, "round {round}");
         }
-        let last = log.read_event(ack.last_position)?.ok_or_else(|| anyhow::anyhow!("lost"))?;
+        let last = log
+            .read_event(ack.last_position)?
+            .ok_or_else(|| anyhow::anyhow!("lost"))?;
         assert_eq!(last.record.revision, ack.last_revision, "round {round}");
         let stream_revision = log.stream_revision(&StreamId::try_from(ack.stream_id.as_str())?)?;
         assert!(stream_revision >= Some(ack.last_revision), "round {round}");
@@ -117,7 +122,10 @@ fn sigkill_under_load_loses_no_acknowledged_event() -> anyhow::Result<()> {
         let acknowledged = run_round(directory.path(), round, kill_after_acks)?;
         total_acknowledged += acknowledged.len();
         let new_head = check(directory.path(), &acknowledged, round)?;
-        assert!(new_head >= head, "round {round}: the log shrank from {head} to {new_head}");
+        assert!(
+            new_head >= head,
+            "round {round}: the log shrank from {head} to {new_head}"
+        );
         head = new_head;
     }
     eprintln!("{ROUNDS} SIGKILL rounds, {total_acknowledged} acknowledged appends, none lost; log head {head}");

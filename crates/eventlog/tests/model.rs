@@ -19,9 +19,20 @@ enum ExpectedChoice {
 
 #[derive(Debug, Clone)]
 enum Operation {
-    Append { stream: usize, expected: ExpectedChoice, retry_of: Option<usize>, events: usize },
-    ReadAll { from: u64, max_count: usize },
-    ReadStream { stream: usize, from_revision: u64 },
+    Append {
+        stream: usize,
+        expected: ExpectedChoice,
+        retry_of: Option<usize>,
+        events: usize,
+    },
+    ReadAll {
+        from: u64,
+        max_count: usize,
+    },
+    ReadStream {
+        stream: usize,
+        from_revision: u64,
+    },
     Reopen,
 }
 
@@ -45,7 +56,11 @@ struct Model {
 
 impl Model {
     fn current_revision(&self, stream: &str) -> Option<u64> {
-        self.events.iter().filter(|(s, _, _)| s == stream).map(|(_, revision, _)| *revision).max()
+        self.events
+            .iter()
+            .filter(|(s, _, _)| s == stream)
+            .map(|(_, revision, _)| *revision)
+            .max()
     }
 }
 
@@ -58,7 +73,12 @@ fn check(operations: Vec<Operation>) -> anyhow::Result<()> {
 
     for (step, operation) in operations.into_iter().enumerate() {
         match operation {
-            Operation::Append { stream, expected, retry_of, events } => {
+            Operation::Append {
+                stream,
+                expected,
+                retry_of,
+                events,
+            } => {
                 let stream = format!("stream-{stream}");
                 let current = model.current_revision(&stream);
                 let expected_revision = match expected {
@@ -79,7 +99,11 @@ fn check(operations: Vec<Operation>) -> anyhow::Result<()> {
                     actor_id: String::new(),
                     events: payloads
                         .iter()
-                        .map(|payload| NewEvent { event_type: "Noted".to_owned(), occurred_at_micros: 0, payload: payload.clone() })
+                        .map(|payload| NewEvent {
+                            event_type: "Noted".to_owned(),
+                            occurred_at_micros: 0,
+                            payload: payload.clone(),
+                        })
                         .collect(),
                 });
                 let expected_result = match model.requests.get(&request_id) {
@@ -94,14 +118,29 @@ fn check(operations: Vec<Operation>) -> anyhow::Result<()> {
                             revision += 1;
                         }
                         let outcome = (first, model.events.len() as u64, revision - 1, false);
-                        model.requests.insert(request_id.clone(), (stream.clone(), outcome.0, outcome.1, outcome.2));
+                        model
+                            .requests
+                            .insert(request_id.clone(), (stream.clone(), outcome.0, outcome.1, outcome.2));
                         request_ids.push(request_id);
                         Ok(outcome)
                     }
                 };
                 match (expected_result, result) {
-                    (Ok(expected), Ok(AppendOutcome { first_position, last_position, last_revision, duplicate, .. })) => {
-                        assert_eq!((first_position, last_position, last_revision, duplicate), expected, "step {step}");
+                    (
+                        Ok(expected),
+                        Ok(AppendOutcome {
+                            first_position,
+                            last_position,
+                            last_revision,
+                            duplicate,
+                            ..
+                        }),
+                    ) => {
+                        assert_eq!(
+                            (first_position, last_position, last_revision, duplicate),
+                            expected,
+                            "step {step}"
+                        );
                     }
                     (Err("conflict"), Err(EventLogError::Conflict { current_revision, .. })) => {
                         assert_eq!(current_revision, current, "step {step}");
@@ -113,17 +152,30 @@ fn check(operations: Vec<Operation>) -> anyhow::Result<()> {
             Operation::ReadAll { from, max_count } => {
                 let read = log.read_all(from, max_count)?;
                 let start = from.max(1) as usize;
-                let expected: Vec<_> = model.events.iter().enumerate().skip(start - 1).take(max_count).collect();
+                let expected: Vec<_> = model
+                    .events
+                    .iter()
+                    .enumerate()
+                    .skip(start - 1)
+                    .take(max_count)
+                    .collect();
                 assert_eq!(read.len(), expected.len(), "step {step}");
                 for (event, (index, (stream, revision, payload))) in read.iter().zip(expected) {
                     assert_eq!(event.position, index as u64 + 1);
-                    assert_eq!((&event.record.stream_id, event.record.revision, &event.record.event), (stream, *revision, payload));
+                    assert_eq!(
+                        (&event.record.stream_id, event.record.revision, &event.record.event),
+                        (stream, *revision, payload)
+                    );
                 }
             }
             Operation::ReadStream { stream, from_revision } => {
                 let stream = format!("stream-{stream}");
                 let read = log.read_stream(&StreamId::try_from(stream.clone())?, from_revision, usize::MAX)?;
-                let expected: Vec<_> = model.events.iter().filter(|(s, r, _)| *s == stream && *r >= from_revision).collect();
+                let expected: Vec<_> = model
+                    .events
+                    .iter()
+                    .filter(|(s, r, _)| *s == stream && *r >= from_revision)
+                    .collect();
                 assert_eq!(read.len(), expected.len(), "step {step}");
                 for (event, (_, revision, payload)) in read.iter().zip(expected) {
                     assert_eq!((event.record.revision, &event.record.event), (*revision, payload));

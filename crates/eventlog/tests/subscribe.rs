@@ -42,7 +42,10 @@ async fn check(before: usize, from: u64, after: usize) -> anyhow::Result<()> {
     let first = from.max(1);
     let mut previous_hash = None;
     for expected_position in first..=last {
-        let event = subscription.next().await?.ok_or_else(|| anyhow::anyhow!("subscription ended early"))?;
+        let event = subscription
+            .next()
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("subscription ended early"))?;
         assert_eq!(event.position, expected_position);
         if let Some(previous_hash) = previous_hash {
             assert_eq!(event.prev_hash, previous_hash);

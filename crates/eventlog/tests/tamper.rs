@@ -1,6 +1,8 @@
 //! Tampering with the stored log through sled, behind the log's back, is caught by verify at the right position.
 
-use gridledger_eventlog::{AppendRequest, EventLog, EventLogConfig, ExpectedRevision, NewEvent, RequestId, StreamId, layout};
+use gridledger_eventlog::{
+    AppendRequest, EventLog, EventLogConfig, ExpectedRevision, NewEvent, RequestId, StreamId, layout,
+};
 
 const EVENTS: u64 = 20;
 
@@ -41,7 +43,11 @@ fn check(
     let log = EventLog::open(EventLogConfig::new(directory.path()))?;
     let report = log.verify(0, 0)?;
     assert!(!report.ok, "{report:?}");
-    assert_eq!(report.first_bad_position, Some(expected_first_bad_position), "{report:?}");
+    assert_eq!(
+        report.first_bad_position,
+        Some(expected_first_bad_position),
+        "{report:?}"
+    );
     assert!(report.message.contains(expected_message_part), "{report:?}");
     assert_eq!(log.refusal_on_open().is_some(), appends_refused_after_reopen);
     Ok(())
@@ -49,7 +55,10 @@ fn check(
 
 fn flip_byte(tree: &sled::Tree, position: u64, offset: usize) -> anyhow::Result<()> {
     let key = layout::record_key(position);
-    let mut value = tree.get(key)?.ok_or_else(|| anyhow::anyhow!("no record {position}"))?.to_vec();
+    let mut value = tree
+        .get(key)?
+        .ok_or_else(|| anyhow::anyhow!("no record {position}"))?
+        .to_vec();
     value[offset] ^= 0x01;
     tree.insert(key, value)?;
     Ok(())

@@ -30,7 +30,12 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            (data_dir.clone(), appenders.max(1), run_tag.clone(), appends_per_appender)
+            (
+                data_dir.clone(),
+                appenders.max(1),
+                run_tag.clone(),
+                appends_per_appender,
+            )
         }
         _ => {
             eprintln!("usage: gridledger-log-torture DATA_DIR APPENDERS RUN_TAG [APPENDS_PER_APPENDER]");
