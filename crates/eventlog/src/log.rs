@@ -11,7 +11,7 @@ use crate::store::{self, DurableFlusher, EventLogConfig, LogTree};
 use crate::subscribe::Subscription;
 use crate::types::{AppendOutcome, AppendRequest, LogHead, Position, RecordedEvent, Revision, StreamId, ZERO_HASH};
 use crate::verify::{self, VerifyReport};
-use crate::writer::{AppendJob, Writer, WriterCounters, WriterStats};
+use crate::writer::{Acknowledger, AppendJob, Writer, WriterCounters, WriterStats};
 
 /// A handle to an open event log. Cheap to clone; all clones share one writer thread.
 ///
@@ -53,22 +53,27 @@ impl EventLog {
             Ok(Some(event)) => event.record.recorded_at,
             _ => 0,
         };
+        let flush_failure = Arc::new(Mutex::new(None));
         let writer = Writer {
-            db: db.clone(),
             log: log.clone(),
-            flusher: DurableFlusher::new(&config)?,
             max_appends_per_commit: config.max_appends_per_commit.max(1),
             next_position: tail.last_stored.position + 1,
             prev_hash: tail.last_stored.hash,
             last_recorded_at_micros,
-            committed_head: head_sender,
             refusal: refusal_on_open.clone(),
+            flush_failure: flush_failure.clone(),
+        };
+        let acknowledger = Acknowledger {
+            db: db.clone(),
+            flusher: DurableFlusher::new(&config)?,
+            committed_head: head_sender,
             counters: stats.clone(),
+            flush_failure,
         };
         let (job_sender, job_receiver) = mpsc::channel();
         let writer_thread = std::thread::Builder::new()
             .name("eventlog-writer".to_owned())
-            .spawn(move || writer.run(job_receiver))
+            .spawn(move || writer.run(job_receiver, acknowledger))
             .map_err(|error| EventLogError::storage("starting the writer thread", error))?;
         Ok(EventLog {
             shared: Arc::new(Shared {

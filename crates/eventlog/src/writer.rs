@@ -1,8 +1,8 @@
-//! The single writer thread: group commit of concurrent appends, one sled batch and one durable flush per group.
+//! The writer: group commit of concurrent appends — one atomic sled batch per group, applied while the previous group is flushed.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use prost::Message;
@@ -23,31 +23,55 @@ pub(crate) struct AppendJob {
     pub(crate) reply: AppendReply,
 }
 
-/// State owned by the writer thread alone.
+/// The planning half of the writer, on its own thread: takes queued appends in groups,
+/// checks them, assigns positions and hashes, and applies each group to sled as one atomic
+/// batch. It then hands the group to the [`Acknowledger`] and goes on planning the next
+/// group while that one is being flushed, so a flush is always in progress under load.
 #[derive(Debug)]
 pub(crate) struct Writer {
-    pub(crate) db: sled::Db,
     pub(crate) log: LogTree,
-    pub(crate) flusher: DurableFlusher,
     pub(crate) max_appends_per_commit: usize,
     /// Position the next event will get.
     pub(crate) next_position: Position,
     /// Hash of position `next_position - 1`.
     pub(crate) prev_hash: ChainHash,
-    /// recorded_at of the last commit; recorded_at never decreases.
+    /// recorded_at of the last group; recorded_at never decreases.
     pub(crate) last_recorded_at_micros: i64,
-    /// Published after every durable commit; readers never look past it.
-    pub(crate) committed_head: watch::Sender<LogHead>,
     /// Set when the log must not be extended: the tail did not check out on open, or a
     /// storage failure left sled's state ahead of what is known to be on disk.
     pub(crate) refusal: Option<String>,
-    pub(crate) counters: Arc<WriterCounters>,
+    /// Set by the acknowledger when a flush fails.
+    pub(crate) flush_failure: Arc<Mutex<Option<String>>>,
 }
+
+/// The durable half of the writer, on its own thread: flushes once for every group (or run
+/// of groups) the planner applied, then publishes the new head and acknowledges the appends.
+#[derive(Debug)]
+pub(crate) struct Acknowledger {
+    pub(crate) db: sled::Db,
+    pub(crate) flusher: DurableFlusher,
+    /// Published after every durable flush; readers never look past it.
+    pub(crate) committed_head: watch::Sender<LogHead>,
+    pub(crate) counters: Arc<WriterCounters>,
+    pub(crate) flush_failure: Arc<Mutex<Option<String>>>,
+}
+
+/// A group applied to sled, waiting for the flush that makes it durable.
+struct AppliedGroup {
+    replies: Vec<(AppendReply, Result<AppendOutcome, EventLogError>)>,
+    /// The head after this group, when it wrote events.
+    head_after: Option<LogHead>,
+    appends_written: u64,
+    events_written: u64,
+}
+
+/// Groups the planner may run ahead of the flush.
+const APPLIED_GROUPS_IN_FLIGHT: usize = 2;
 
 /// Counters the writer keeps for operators and tests.
 #[derive(Debug, Default)]
 pub(crate) struct WriterCounters {
-    commits: AtomicU64,
+    flushes: AtomicU64,
     appends: AtomicU64,
     events: AtomicU64,
 }
@@ -55,7 +79,7 @@ pub(crate) struct WriterCounters {
 impl WriterCounters {
     pub(crate) fn snapshot(&self) -> WriterStats {
         WriterStats {
-            durable_commits: self.commits.load(Ordering::Relaxed),
+            durable_commits: self.flushes.load(Ordering::Relaxed),
             appends_written: self.appends.load(Ordering::Relaxed),
             events_written: self.events.load(Ordering::Relaxed),
         }
@@ -65,7 +89,7 @@ impl WriterCounters {
 /// What the writer has done since the log was opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WriterStats {
-    /// Group commits: one sled batch and one durable flush each.
+    /// Durable flushes, each acknowledging every append applied before it.
     pub durable_commits: u64,
     /// Appends that wrote events (retries of a seen request id and refusals not counted).
     pub appends_written: u64,
@@ -93,9 +117,30 @@ fn now_micros() -> i64 {
     }
 }
 
+fn closed(reason: &str) -> EventLogError {
+    EventLogError::Closed {
+        reason: reason.to_owned(),
+    }
+}
+
 impl Writer {
-    /// Runs until every sender of `jobs` is gone.
-    pub(crate) fn run(mut self, jobs: mpsc::Receiver<AppendJob>) {
+    /// Plans groups until every sender of `jobs` is gone, then waits for the acknowledger to
+    /// flush and acknowledge the last of them.
+    pub(crate) fn run(mut self, jobs: mpsc::Receiver<AppendJob>, acknowledger: Acknowledger) {
+        let (applied_sender, applied_receiver) = mpsc::sync_channel(APPLIED_GROUPS_IN_FLIGHT);
+        let acknowledger_thread = std::thread::Builder::new()
+            .name("eventlog-flush".to_owned())
+            .spawn(move || acknowledger.run(applied_receiver));
+        let acknowledger_thread = match acknowledger_thread {
+            Ok(thread) => thread,
+            Err(error) => {
+                tracing::error!(%error, "cannot start the event log's flush thread");
+                while let Ok(job) = jobs.recv() {
+                    let _ = job.reply.send(Err(closed("the flush thread could not start")));
+                }
+                return;
+            }
+        };
         while let Ok(first_job) = jobs.recv() {
             let mut group = vec![first_job];
             while group.len() < self.max_appends_per_commit {
@@ -104,21 +149,32 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            self.commit_group(group);
+            if let Some(applied) = self.apply_group(group)
+                && let Err(mpsc::SendError(applied)) = applied_sender.send(applied)
+            {
+                for (reply, _) in applied.replies {
+                    let _ = reply.send(Err(closed("the flush thread stopped")));
+                }
+            }
         }
-        if self.refusal.is_none()
-            && let Err(error) = self.flusher.flush(&self.db)
-        {
-            tracing::error!(%error, "final flush of the event log failed");
+        drop(applied_sender);
+        if acknowledger_thread.join().is_err() {
+            tracing::error!("the event log's flush thread panicked");
         }
     }
 
-    fn commit_group(&mut self, group: Vec<AppendJob>) {
+    /// Plans one group and applies it to sled; `None` when every job was answered already.
+    fn apply_group(&mut self, group: Vec<AppendJob>) -> Option<AppliedGroup> {
+        if self.refusal.is_none()
+            && let Ok(failure) = self.flush_failure.lock()
+        {
+            self.refusal.clone_from(&failure);
+        }
         if let Some(reason) = &self.refusal {
             for job in group {
-                let _ = job.reply.send(Err(EventLogError::Closed { reason: reason.clone() }));
+                let _ = job.reply.send(Err(closed(reason)));
             }
-            return;
+            return None;
         }
 
         let first_position_of_group = self.next_position;
@@ -146,67 +202,52 @@ impl Writer {
             });
         }
 
-        let wrote_events = self.next_position != first_position_of_group;
-        if wrote_events {
-            let head_position = self.next_position - 1;
-            batch.insert(
-                layout::HEAD_KEY,
-                &layout::head_value(head_position, &self.prev_hash)[..],
-            );
-            let committed = self
-                .log
-                .tree
-                .apply_batch(batch)
-                .map_err(|error| EventLogError::storage("applying an append batch", error))
-                .and_then(|()| self.flusher.flush(&self.db));
-            if let Err(error) = committed {
-                let reason = format!("a commit failed and the writer stopped: {error}");
-                tracing::error!(%error, "event log commit failed; refusing further appends");
-                self.refusal = Some(reason.clone());
+        let events_written = self.next_position - first_position_of_group;
+        let mut head_after = None;
+        if events_written > 0 {
+            let head = LogHead {
+                position: self.next_position - 1,
+                hash: self.prev_hash,
+            };
+            batch.insert(layout::HEAD_KEY, &layout::head_value(head.position, &head.hash)[..]);
+            if let Err(error) = self.log.tree.apply_batch(batch) {
+                let reason = format!("applying an append batch failed and the writer stopped: {error}");
+                tracing::error!(%error, "event log batch failed; refusing further appends");
                 self.next_position = first_position_of_group;
                 self.prev_hash = prev_hash_of_group;
                 for job in group {
-                    let _ = job.reply.send(Err(EventLogError::Closed { reason: reason.clone() }));
+                    let _ = job.reply.send(Err(closed(&reason)));
                 }
-                return;
+                self.refusal = Some(reason);
+                return None;
             }
             self.last_recorded_at_micros = recorded_at_micros;
-            self.counters.commits.fetch_add(1, Ordering::Relaxed);
-            self.counters
-                .appends
-                .fetch_add(written_request_ids.len() as u64, Ordering::Relaxed);
-            self.counters
-                .events
-                .fetch_add(self.next_position - first_position_of_group, Ordering::Relaxed);
-            self.committed_head.send_replace(LogHead {
-                position: head_position,
-                hash: self.prev_hash,
-            });
+            head_after = Some(head);
         }
 
-        let resolved: Vec<Result<AppendOutcome, EventLogError>> = {
-            let mut resolved: Vec<Result<AppendOutcome, EventLogError>> = Vec::with_capacity(planned.len());
-            for plan in planned {
-                let result = match plan {
-                    Planned::Written(outcome) => Ok(outcome),
-                    Planned::Failed(error) => Err(error),
-                    Planned::DuplicateOfEarlierJob(earlier) => match &resolved[earlier] {
-                        Ok(original) => Ok(AppendOutcome {
-                            duplicate: true,
-                            ..original.clone()
-                        }),
-                        Err(_) => Err(EventLogError::Closed {
-                            reason: "the original append of this request id failed".to_owned(),
-                        }),
-                    },
-                };
-                resolved.push(result);
-            }
-            resolved
-        };
-        for (job, result) in group.into_iter().zip(resolved) {
-            let _ = job.reply.send(result);
+        // Retries and refusals are answered after the flush too: a retry may point at an
+        // append that is applied but not yet durable.
+        let mut resolved: Vec<Result<AppendOutcome, EventLogError>> = Vec::with_capacity(planned.len());
+        for plan in planned {
+            let result = match plan {
+                Planned::Written(outcome) => Ok(outcome),
+                Planned::Failed(error) => Err(error),
+                Planned::DuplicateOfEarlierJob(earlier) => match &resolved[earlier] {
+                    Ok(original) => Ok(AppendOutcome {
+                        duplicate: true,
+                        ..original.clone()
+                    }),
+                    Err(_) => Err(closed("the original append of this request id failed")),
+                },
+            };
+            resolved.push(result);
         }
+        Some(AppliedGroup {
+            replies: group.into_iter().map(|job| job.reply).zip(resolved).collect(),
+            head_after,
+            appends_written: written_request_ids.len() as u64,
+            events_written,
+        })
     }
 
     /// Checks one append against the log and the group so far, and adds its entries to `batch`.
@@ -319,5 +360,48 @@ impl Writer {
             last_hash: last_event.hash,
             duplicate: true,
         })
+    }
+}
+
+impl Acknowledger {
+    /// Flushes and acknowledges applied groups until the planner is gone.
+    fn run(mut self, applied: mpsc::Receiver<AppliedGroup>) {
+        while let Ok(first_group) = applied.recv() {
+            let mut groups = vec![first_group];
+            while let Ok(group) = applied.try_recv() {
+                groups.push(group);
+            }
+            let failure = self.flush_failure.lock().ok().and_then(|failure| failure.clone());
+            let flushed = match failure {
+                Some(reason) => Err(reason),
+                None => self.flusher.flush(&self.db).map_err(|error| {
+                    tracing::error!(%error, "event log flush failed; refusing further appends");
+                    let reason = format!("a durable flush failed and the writer stopped: {error}");
+                    if let Ok(mut failure) = self.flush_failure.lock() {
+                        *failure = Some(reason.clone());
+                    }
+                    reason
+                }),
+            };
+            if let Err(reason) = flushed {
+                for group in groups {
+                    for (reply, _) in group.replies {
+                        let _ = reply.send(Err(closed(&reason)));
+                    }
+                }
+                continue;
+            }
+            self.counters.flushes.fetch_add(1, Ordering::Relaxed);
+            if let Some(head) = groups.iter().rev().find_map(|group| group.head_after) {
+                self.committed_head.send_replace(head);
+            }
+            for group in groups {
+                self.counters.appends.fetch_add(group.appends_written, Ordering::Relaxed);
+                self.counters.events.fetch_add(group.events_written, Ordering::Relaxed);
+                for (reply, result) in group.replies {
+                    let _ = reply.send(result);
+                }
+            }
+        }
     }
 }
