@@ -396,7 +396,9 @@ impl Acknowledger {
                 self.committed_head.send_replace(head);
             }
             for group in groups {
-                self.counters.appends.fetch_add(group.appends_written, Ordering::Relaxed);
+                self.counters
+                    .appends
+                    .fetch_add(group.appends_written, Ordering::Relaxed);
                 self.counters.events.fetch_add(group.events_written, Ordering::Relaxed);
                 for (reply, result) in group.replies {
                     let _ = reply.send(result);

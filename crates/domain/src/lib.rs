@@ -1,0 +1,50 @@
+//! Pure domain of gridledger: jurisdictions, categories, commands, events and the issue
+//! decider (SPEC §3).
+//!
+//! - [`jurisdiction`]: validated codes (`runzhou.s3.c07.g02`) and their levels.
+//! - [`category`] and [`registry`]: categories with default deadlines; the registry file
+//!   format, its validation and the built-in synthetic Runzhou registry.
+//! - [`issue`], [`command`], [`event`], [`state`]: the issue lifecycle's vocabulary.
+//! - [`decide()`] holds every business rule; [`evolve`] and [`fold`] only fold events.
+//! - [`text`] and [`time`]: validated field values and microsecond timestamps.
+//!
+//! Nothing here performs I/O or reads a clock: the server's clock comes in through
+//! [`CommandEnvelope::now`], and ids are chosen by callers.
+
+pub mod category;
+pub mod command;
+pub mod decide;
+pub mod error;
+pub mod event;
+pub mod issue;
+pub mod jurisdiction;
+pub mod registry;
+mod stable_name;
+pub mod state;
+pub mod text;
+pub mod time;
+
+pub use category::{Category, CategoryCode};
+pub use command::{
+    AcceptAssignment, CommandEnvelope, CommandKind, ConcludeDeliberation, ConveneDeliberation, DispatchIssue,
+    EscalateIssue, EvaluateResolution, HandleInGrid, IssueCommand, RecordCommitteeDecision, ReopenIssue, ReportIssue,
+    ResolveIssue, WithdrawIssue,
+};
+pub use decide::{allowed_commands, decide, is_command_allowed};
+pub use error::{DomainError, DomainErrorKind, OccurredAtProblem};
+pub use event::{
+    AssignmentAccepted, CommitteeDecisionRecorded, DeliberationConcluded, DeliberationConvened, EventType,
+    IssueDispatched, IssueEscalated, IssueEvent, IssueEventBody, IssueHandledInGrid, IssueReopened, IssueReported,
+    IssueResolved, IssueWithdrawn, ResolutionEvaluated,
+};
+pub use issue::{EscalationReason, Forum, IssueId, IssueStatus, ResolutionLevel, Satisfaction, WithdrawalReason};
+pub use jurisdiction::{
+    CommunityCode, DistrictCode, GridCode, InvalidCodeError, JurisdictionCode, JurisdictionLevel, StreetCode,
+};
+pub use registry::{Community, DisplayName, District, Grid, Registry, RegistryDocument, RegistryError, Street};
+pub use state::{Assignment, Evaluation, Issue, IssueState, evolve, fold};
+pub use text::{
+    DepartmentName, FreeText, IssueTitle, MeetingId, MeetingParties, ParticipantCount, PartyName, PersonId,
+    SupportingDepartments,
+};
+pub use time::{DurationMicros, MAX_CLOCK_SKEW, Timestamp};

@@ -1,0 +1,393 @@
+//! Validated text newtypes for command and event fields (titles, free text, identifiers,
+//! bounded lists, participant counts). Holding one means its limits were checked; every
+//! failure is a [`DomainError::InvalidField`] naming the field.
+
+use std::fmt;
+use std::num::NonZeroU32;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::DomainError;
+
+/// Most characters (Unicode scalar values, not bytes) an issue title may have.
+pub const MAX_TITLE_CHARS: usize = 200;
+/// Most bytes (UTF-8) a free-text field (description, summary, minutes, ...) may have.
+pub const MAX_FREE_TEXT_BYTES: usize = 8192;
+/// Most characters an identifier (person, meeting, department, party) may have.
+pub const MAX_IDENTIFIER_CHARS: usize = 128;
+/// Most entries a list field (parties, supporting departments) may have.
+pub const MAX_LIST_ENTRIES: usize = 64;
+
+fn invalid_field(field: &'static str, reason: impl Into<String>) -> DomainError {
+    DomainError::InvalidField {
+        field,
+        reason: reason.into(),
+    }
+}
+
+/// An issue's title: trimmed of surrounding whitespace, 1..=200 characters, no control
+/// characters (a title is one line).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct IssueTitle(String);
+
+impl IssueTitle {
+    /// The field name used in errors.
+    pub const FIELD: &'static str = "title";
+
+    /// Trims `value` and checks it is a valid title.
+    pub fn parse(value: &str) -> Result<Self, DomainError> {
+        let trimmed = value.trim();
+        if trimmed.is_empty() {
+            return Err(invalid_field(Self::FIELD, "must not be empty or only whitespace"));
+        }
+        let character_count = trimmed.chars().count();
+        if character_count > MAX_TITLE_CHARS {
+            return Err(invalid_field(
+                Self::FIELD,
+                format!("must be at most {MAX_TITLE_CHARS} characters, got {character_count} characters"),
+            ));
+        }
+        if let Some(control) = trimmed.chars().find(|character| character.is_control()) {
+            return Err(invalid_field(
+                Self::FIELD,
+                format!("must be one line without control characters, found {control:?}"),
+            ));
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    /// The title text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for IssueTitle {
+    type Error = DomainError;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<IssueTitle> for String {
+    fn from(title: IssueTitle) -> Self {
+        title.0
+    }
+}
+
+impl AsRef<str> for IssueTitle {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for IssueTitle {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(&self.0)
+    }
+}
+
+/// Free text (description, summary, outcome, minutes, decision, comment, reason, note):
+/// kept verbatim, may be empty, at most 8 KiB of UTF-8.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct FreeText(String);
+
+impl FreeText {
+    /// Checks `value` for the field named `field` (used in the error).
+    pub fn parse(field: &'static str, value: impl Into<String>) -> Result<Self, DomainError> {
+        let value = value.into();
+        if value.len() > MAX_FREE_TEXT_BYTES {
+            return Err(invalid_field(
+                field,
+                format!(
+                    "must be at most {MAX_FREE_TEXT_BYTES} bytes of UTF-8, got {} bytes",
+                    value.len()
+                ),
+            ));
+        }
+        Ok(Self(value))
+    }
+
+    /// Empty text.
+    pub fn empty() -> Self {
+        Self(String::new())
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether the text is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl TryFrom<String> for FreeText {
+    type Error = DomainError;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse("text", value)
+    }
+}
+
+impl From<FreeText> for String {
+    fn from(text: FreeText) -> Self {
+        text.0
+    }
+}
+
+impl AsRef<str> for FreeText {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for FreeText {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(&self.0)
+    }
+}
+
+/// Checks an identifier and returns it trimmed, or the reason it is invalid.
+fn validate_identifier(value: &str) -> Result<String, String> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err("must not be empty or only whitespace".to_owned());
+    }
+    let character_count = trimmed.chars().count();
+    if character_count > MAX_IDENTIFIER_CHARS {
+        return Err(format!(
+            "must be at most {MAX_IDENTIFIER_CHARS} characters, got {character_count} characters"
+        ));
+    }
+    if let Some(control) = trimmed.chars().find(|character| character.is_control()) {
+        return Err(format!("must not contain control characters, found {control:?}"));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// Defines an identifier newtype: trimmed, 1..=128 characters, no control characters.
+macro_rules! identifier_newtype {
+    ($(#[$meta:meta])* $name:ident, serde_field = $serde_field:literal) => {
+        $(#[$meta])*
+        ///
+        /// Trimmed of surrounding whitespace; 1..=128 characters; no control characters.
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            /// Trims `value` and checks it for the field named `field` (used in the error).
+            pub fn parse(field: &'static str, value: &str) -> Result<Self, DomainError> {
+                validate_identifier(value)
+                    .map(Self)
+                    .map_err(|reason| invalid_field(field, reason))
+            }
+
+            /// The identifier text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = DomainError;
+
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                Self::parse($serde_field, &value)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(identifier: $name) -> Self {
+                identifier.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+                formatter.write_str(&self.0)
+            }
+        }
+    };
+}
+
+identifier_newtype!(
+    /// The id of a person or responding unit: a reporter, an assignee or an evaluator.
+    PersonId,
+    serde_field = "person_id"
+);
+identifier_newtype!(
+    /// The id of a deliberation or consultation meeting; one meeting may take up several
+    /// issues.
+    MeetingId,
+    serde_field = "meeting_id"
+);
+identifier_newtype!(
+    /// The name or id of a government department (a committee decision's lead or
+    /// supporting department).
+    DepartmentName,
+    serde_field = "department"
+);
+identifier_newtype!(
+    /// A party to a deliberation (a residents' group, a property company, ...).
+    PartyName,
+    serde_field = "parties"
+);
+
+/// Defines a list newtype of at most 64 distinct identifiers.
+macro_rules! identifier_list_newtype {
+    ($(#[$meta:meta])* $name:ident of $entry:ident, field = $field:literal) => {
+        $(#[$meta])*
+        ///
+        /// At most 64 entries; no entry twice. May be empty.
+        #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "Vec<String>", into = "Vec<String>")]
+        pub struct $name(Vec<$entry>);
+
+        impl $name {
+            /// The field name used in errors.
+            pub const FIELD: &'static str = $field;
+
+            /// Checks already-validated entries: count and distinctness.
+            pub fn from_entries(entries: Vec<$entry>) -> Result<Self, DomainError> {
+                if entries.len() > MAX_LIST_ENTRIES {
+                    return Err(invalid_field(
+                        Self::FIELD,
+                        format!(
+                            "must have at most {MAX_LIST_ENTRIES} entries, got {}",
+                            entries.len()
+                        ),
+                    ));
+                }
+                for (index, entry) in entries.iter().enumerate() {
+                    if entries.iter().take(index).any(|earlier| earlier == entry) {
+                        return Err(invalid_field(
+                            Self::FIELD,
+                            format!("entry {index} ({:?}) is listed twice", entry.as_str()),
+                        ));
+                    }
+                }
+                Ok(Self(entries))
+            }
+
+            /// Validates every entry (trimmed, 1..=128 characters), then the list.
+            pub fn parse<S: AsRef<str>>(
+                values: impl IntoIterator<Item = S>,
+            ) -> Result<Self, DomainError> {
+                let mut entries = Vec::new();
+                for (index, value) in values.into_iter().enumerate() {
+                    if index >= MAX_LIST_ENTRIES {
+                        return Err(invalid_field(
+                            Self::FIELD,
+                            format!("must have at most {MAX_LIST_ENTRIES} entries"),
+                        ));
+                    }
+                    let entry = validate_identifier(value.as_ref()).map_err(|reason| {
+                        invalid_field(Self::FIELD, format!("entry {index}: {reason}"))
+                    })?;
+                    entries.push($entry(entry));
+                }
+                Self::from_entries(entries)
+            }
+
+            /// An empty list.
+            pub fn empty() -> Self {
+                Self(Vec::new())
+            }
+
+            /// The entries, in the order given.
+            pub fn entries(&self) -> &[$entry] {
+                &self.0
+            }
+
+            /// The number of entries.
+            pub fn len(&self) -> usize {
+                self.0.len()
+            }
+
+            /// Whether there are no entries.
+            pub fn is_empty(&self) -> bool {
+                self.0.is_empty()
+            }
+        }
+
+        impl TryFrom<Vec<String>> for $name {
+            type Error = DomainError;
+
+            fn try_from(values: Vec<String>) -> Result<Self, Self::Error> {
+                Self::parse(values)
+            }
+        }
+
+        impl From<$name> for Vec<String> {
+            fn from(list: $name) -> Self {
+                list.0.into_iter().map(String::from).collect()
+            }
+        }
+    };
+}
+
+identifier_list_newtype!(
+    /// The parties invited to a deliberation meeting.
+    MeetingParties of PartyName,
+    field = "parties"
+);
+identifier_list_newtype!(
+    /// The departments supporting the lead department of a committee decision.
+    SupportingDepartments of DepartmentName,
+    field = "supporting_departments"
+);
+
+/// How many residents took part in a concluded meeting: at least one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "u32", into = "u32")]
+pub struct ParticipantCount(NonZeroU32);
+
+impl ParticipantCount {
+    /// The field name used in errors.
+    pub const FIELD: &'static str = "participants";
+
+    /// Checks that `count` is greater than zero.
+    pub fn new(count: u32) -> Result<Self, DomainError> {
+        NonZeroU32::new(count)
+            .map(Self)
+            .ok_or_else(|| invalid_field(Self::FIELD, "must be greater than zero"))
+    }
+
+    /// The count.
+    pub const fn get(self) -> u32 {
+        self.0.get()
+    }
+}
+
+impl TryFrom<u32> for ParticipantCount {
+    type Error = DomainError;
+
+    fn try_from(count: u32) -> Result<Self, Self::Error> {
+        Self::new(count)
+    }
+}
+
+impl From<ParticipantCount> for u32 {
+    fn from(count: ParticipantCount) -> Self {
+        count.get()
+    }
+}
+
+impl fmt::Display for ParticipantCount {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "{}", self.0)
+    }
+}
