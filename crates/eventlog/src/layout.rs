@@ -130,3 +130,14 @@ pub fn parse_request_index_value(value: &[u8]) -> Option<(Position, Position)> {
 pub fn parse_position_value(value: &[u8]) -> Option<Position> {
     Some(Position::from_be_bytes(value.try_into().ok()?))
 }
+
+/// Opens a log's sled database directly, for inspection and repair tools (and tamper tests),
+/// waiting like the log does for a closing instance to release the directory. Whoever
+/// writes through this bypasses every check of the log; `EventLog::verify` will say so.
+pub fn open_raw_tree(path: &std::path::Path) -> Result<(sled::Db, sled::Tree), crate::EventLogError> {
+    let db = crate::store::open_waiting_for_lock(&sled::Config::new().path(path).flush_every_ms(None))?;
+    let tree = db
+        .open_tree(LOG_TREE_NAME)
+        .map_err(|error| crate::EventLogError::storage("opening the log tree", error))?;
+    Ok((db, tree))
+}

@@ -4,6 +4,7 @@ use std::collections::HashSet;
 use std::ffi::OsString;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use prost::Message;
 
@@ -47,21 +48,41 @@ impl EventLogConfig {
     }
 }
 
+/// How long opening waits for sled's lock on the data directory. sled releases the lock
+/// only when its last background job of a closed database ends, which can be a moment
+/// after the close; a second process holding the directory is refused after this wait.
+const LOCK_WAIT: Duration = Duration::from_secs(5);
+
 /// Opens the sled database of `config`, fsyncing the directory so the files themselves survive.
 pub(crate) fn open_tree(config: &EventLogConfig) -> Result<(sled::Db, sled::Tree), EventLogError> {
     std::fs::create_dir_all(&config.path)
         .map_err(|error| EventLogError::storage("creating the data directory", error))?;
-    let db = sled::Config::new()
+    let sled_config = sled::Config::new()
         .path(&config.path)
         .cache_capacity(config.cache_capacity_bytes)
-        .flush_every_ms(None)
-        .open()
-        .map_err(|error| EventLogError::storage("opening sled", error))?;
+        .flush_every_ms(None);
+    let db = open_waiting_for_lock(&sled_config)?;
     let tree = db
         .open_tree(layout::LOG_TREE_NAME)
         .map_err(|error| EventLogError::storage("opening the log tree", error))?;
     sync_directory(&config.path)?;
     Ok((db, tree))
+}
+
+/// Opens sled, retrying for up to [`LOCK_WAIT`] while its directory lock is held.
+pub(crate) fn open_waiting_for_lock(sled_config: &sled::Config) -> Result<sled::Db, EventLogError> {
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        match sled_config.open() {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(error))
+                if error.to_string().contains("could not acquire lock") && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(error) => return Err(EventLogError::storage("opening sled", error)),
+        }
+    }
 }
 
 fn sync_directory(path: &Path) -> Result<(), EventLogError> {

@@ -34,8 +34,7 @@ fn check(
     drop(log);
 
     {
-        let db = sled::open(directory.path())?;
-        let tree = db.open_tree(layout::LOG_TREE_NAME)?;
+        let (db, tree) = layout::open_raw_tree(directory.path())?;
         tamper(&tree)?;
         db.flush()?;
     }
