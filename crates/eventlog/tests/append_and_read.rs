@@ -23,6 +23,14 @@ struct Step {
     expect: Expect,
 }
 
+fn written(first: u64, last: u64, revision: u64) -> Expect {
+    Expect::Written { first, last, revision }
+}
+
+fn duplicate(first: u64, last: u64, revision: u64) -> Expect {
+    Expect::Duplicate { first, last, revision }
+}
+
 fn events(count: usize) -> Vec<NewEvent> {
     (0..count)
         .map(|n| NewEvent {
@@ -110,50 +118,10 @@ use ExpectedRevision::{Any, Exact, NoStream};
 #[test]
 fn positions_start_at_1_and_revisions_at_0_per_stream() -> anyhow::Result<()> {
     check(vec![
-        step(
-            "a",
-            NoStream,
-            "r1",
-            1,
-            Expect::Written {
-                first: 1,
-                last: 1,
-                revision: 0,
-            },
-        ),
-        step(
-            "b",
-            Any,
-            "r2",
-            3,
-            Expect::Written {
-                first: 2,
-                last: 4,
-                revision: 2,
-            },
-        ),
-        step(
-            "a",
-            Exact(0),
-            "r3",
-            2,
-            Expect::Written {
-                first: 5,
-                last: 6,
-                revision: 2,
-            },
-        ),
-        step(
-            "b",
-            Any,
-            "r4",
-            1,
-            Expect::Written {
-                first: 7,
-                last: 7,
-                revision: 3,
-            },
-        ),
+        step("a", NoStream, "r1", 1, written(1, 1, 0)),
+        step("b", Any, "r2", 3, written(2, 4, 2)),
+        step("a", Exact(0), "r3", 2, written(5, 6, 2)),
+        step("b", Any, "r4", 1, written(7, 7, 3)),
     ])?;
     Ok(())
 }
@@ -162,17 +130,7 @@ fn positions_start_at_1_and_revisions_at_0_per_stream() -> anyhow::Result<()> {
 fn an_expected_revision_that_does_not_hold_writes_nothing() -> anyhow::Result<()> {
     check(vec![
         step("a", Exact(0), "r1", 1, Expect::Conflict { current_revision: None }),
-        step(
-            "a",
-            NoStream,
-            "r2",
-            2,
-            Expect::Written {
-                first: 1,
-                last: 2,
-                revision: 1,
-            },
-        ),
+        step("a", NoStream, "r2", 2, written(1, 2, 1)),
         step(
             "a",
             NoStream,
@@ -201,17 +159,7 @@ fn an_expected_revision_that_does_not_hold_writes_nothing() -> anyhow::Result<()
             },
         ),
         // The refused request ids were not recorded: they may be used again.
-        step(
-            "a",
-            Exact(1),
-            "r3",
-            1,
-            Expect::Written {
-                first: 3,
-                last: 3,
-                revision: 2,
-            },
-        ),
+        step("a", Exact(1), "r3", 1, written(3, 3, 2)),
     ])?;
     Ok(())
 }
@@ -219,51 +167,11 @@ fn an_expected_revision_that_does_not_hold_writes_nothing() -> anyhow::Result<()
 #[test]
 fn a_retried_request_id_returns_the_original_outcome_and_writes_nothing() -> anyhow::Result<()> {
     check(vec![
-        step(
-            "a",
-            NoStream,
-            "r1",
-            2,
-            Expect::Written {
-                first: 1,
-                last: 2,
-                revision: 1,
-            },
-        ),
-        step(
-            "a",
-            NoStream,
-            "r1",
-            2,
-            Expect::Duplicate {
-                first: 1,
-                last: 2,
-                revision: 1,
-            },
-        ),
-        step(
-            "a",
-            Exact(1),
-            "r2",
-            1,
-            Expect::Written {
-                first: 3,
-                last: 3,
-                revision: 2,
-            },
-        ),
+        step("a", NoStream, "r1", 2, written(1, 2, 1)),
+        step("a", NoStream, "r1", 2, duplicate(1, 2, 1)),
+        step("a", Exact(1), "r2", 1, written(3, 3, 2)),
         // A retry is a duplicate whatever its expected revision says now.
-        step(
-            "a",
-            Exact(7),
-            "r1",
-            1,
-            Expect::Duplicate {
-                first: 1,
-                last: 2,
-                revision: 1,
-            },
-        ),
+        step("a", Exact(7), "r1", 1, duplicate(1, 2, 1)),
         step("b", Any, "r1", 1, Expect::RequestIdReused),
     ])?;
     Ok(())
@@ -304,17 +212,7 @@ fn bad_input_is_refused_and_writes_nothing() -> anyhow::Result<()> {
             events: badly_typed,
             expect: Expect::Invalid { field: "event_type" },
         },
-        step(
-            "a",
-            Any,
-            "r5",
-            MAX_EVENTS_PER_APPEND,
-            Expect::Written {
-                first: 1,
-                last: 64,
-                revision: 63,
-            },
-        ),
+        step("a", Any, "r5", MAX_EVENTS_PER_APPEND, written(1, 64, 63)),
     ])?;
     for (bad_stream_id, problem) in [
         ("", "empty"),
@@ -343,39 +241,9 @@ fn bad_input_is_refused_and_writes_nothing() -> anyhow::Result<()> {
 #[test]
 fn reads_return_the_chain_as_written() -> anyhow::Result<()> {
     let (_directory, log) = check(vec![
-        step(
-            "a",
-            NoStream,
-            "r1",
-            2,
-            Expect::Written {
-                first: 1,
-                last: 2,
-                revision: 1,
-            },
-        ),
-        step(
-            "b",
-            NoStream,
-            "r2",
-            1,
-            Expect::Written {
-                first: 3,
-                last: 3,
-                revision: 0,
-            },
-        ),
-        step(
-            "a",
-            Exact(1),
-            "r3",
-            1,
-            Expect::Written {
-                first: 4,
-                last: 4,
-                revision: 2,
-            },
-        ),
+        step("a", NoStream, "r1", 2, written(1, 2, 1)),
+        step("b", NoStream, "r2", 1, written(3, 3, 0)),
+        step("a", Exact(1), "r3", 1, written(4, 4, 2)),
     ])?;
     let all = log.read_all(0, 100)?;
     assert_eq!(
