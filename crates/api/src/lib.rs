@@ -1,0 +1,1 @@
+//! The gRPC contract of gridledger (being written).
