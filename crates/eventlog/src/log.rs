@@ -9,7 +9,9 @@ use crate::error::EventLogError;
 use crate::record::chain_hash;
 use crate::store::{self, DurableFlusher, EventLogConfig, LogTree};
 use crate::subscribe::Subscription;
-use crate::types::{AppendOutcome, AppendRequest, LogHead, Position, RecordedEvent, Revision, StreamId, ZERO_HASH};
+use crate::types::{
+    AppendOutcome, AppendRequest, LogHead, Position, RecordedEvent, RequestId, Revision, StreamId, ZERO_HASH,
+};
 use crate::verify::{self, VerifyReport};
 use crate::writer::{Acknowledger, AppendJob, Writer, WriterCounters, WriterStats};
 
@@ -123,6 +125,36 @@ impl EventLog {
                 .map_err(|_| writer_stopped())?;
         }
         Ok(outcome)
+    }
+
+    /// The outcome of the durable append that used `request_id`, if there is one.
+    ///
+    /// Callers that must decide before they append (such as a command handler whose rules
+    /// would refuse a retried command) ask here first; the append itself stays idempotent
+    /// for the race where a retry arrives while its original is being committed.
+    pub fn find_request(&self, request_id: &RequestId) -> Result<Option<AppendOutcome>, EventLogError> {
+        let Some((first_position, last_position)) = self.shared.log.request_positions(request_id.as_str())? else {
+            return Ok(None);
+        };
+        if last_position > self.head().position {
+            return Ok(None);
+        }
+        let last_event = self
+            .shared
+            .log
+            .read_event(last_position)?
+            .ok_or_else(|| EventLogError::Corrupt {
+                position: last_position,
+                reason: format!("request index of {request_id} points at a missing record"),
+            })?;
+        Ok(Some(AppendOutcome {
+            stream_id: StreamId::try_from(last_event.record.stream_id)?,
+            first_position,
+            last_position,
+            last_revision: last_event.record.revision,
+            last_hash: last_event.hash,
+            duplicate: true,
+        }))
     }
 
     /// Counters of the writer since the log was opened.

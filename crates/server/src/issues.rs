@@ -1,0 +1,186 @@
+//! Commands from request to acknowledgement: load the issue from the log, `decide`, append with an expected revision.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use gridledger_api::{CommandRequest, decode_event, encode_event, issue_status_to_proto, proto};
+use gridledger_domain::{CommandEnvelope, IssueEvent, IssueId, IssueState, Registry, Timestamp, decide, evolve};
+use gridledger_eventlog::{
+    AppendOutcome, AppendRequest, EventLog, EventLogError, ExpectedRevision, NewEvent, RecordedEvent, RequestId,
+    StreamId,
+};
+
+use crate::error::ServiceError;
+
+/// How often a command without an expected revision is re-decided after losing a race.
+const CONFLICT_RETRIES: usize = 8;
+
+/// An issue as its stream stands: its events (as stored and decoded) and the state they fold to.
+#[derive(Debug)]
+pub(crate) struct LoadedIssue {
+    pub(crate) events: Vec<(RecordedEvent, IssueEvent)>,
+    pub(crate) state: IssueState,
+}
+
+impl LoadedIssue {
+    /// The revision of the last event, `None` before the report.
+    pub(crate) fn revision(&self) -> Option<u64> {
+        self.events.last().map(|(recorded, _)| recorded.record.revision)
+    }
+}
+
+/// The issue side of the server: the log plus the registry commands are checked against.
+#[derive(Debug, Clone)]
+pub(crate) struct IssueStore {
+    pub(crate) log: EventLog,
+    pub(crate) registry: Arc<Registry>,
+}
+
+pub(crate) fn now() -> Timestamp {
+    let micros = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|since_epoch| i64::try_from(since_epoch.as_micros()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    Timestamp::from_unix_micros(micros)
+}
+
+pub(crate) fn stream_id_of(issue_id: IssueId) -> Result<StreamId, ServiceError> {
+    Ok(StreamId::try_from(issue_id.stream_id())?)
+}
+
+/// Decodes one stored event into the domain event it holds.
+pub(crate) fn decode_recorded(recorded: &RecordedEvent) -> Result<IssueEvent, ServiceError> {
+    decode_event(
+        &recorded.record.event_type,
+        recorded.record.occurred_at,
+        &recorded.record.event,
+    )
+    .map_err(|source| ServiceError::StoredEvent {
+        position: recorded.position,
+        source,
+    })
+}
+
+impl IssueStore {
+    /// Reads and folds an issue's stream, up to and including `up_to_revision` if given.
+    pub(crate) fn load(&self, issue_id: IssueId, up_to_revision: Option<u64>) -> Result<LoadedIssue, ServiceError> {
+        let stream_id = stream_id_of(issue_id)?;
+        let max_count = up_to_revision.map_or(usize::MAX, |revision| {
+            usize::try_from(revision).unwrap_or(usize::MAX).saturating_add(1)
+        });
+        let recorded_events = self.log.read_stream(&stream_id, 0, max_count)?;
+        let mut state = IssueState::Absent;
+        let mut events = Vec::with_capacity(recorded_events.len());
+        for recorded in recorded_events {
+            let event = decode_recorded(&recorded)?;
+            state = evolve(state, &event);
+            events.push((recorded, event));
+        }
+        Ok(LoadedIssue { events, state })
+    }
+
+    /// Runs one command: the original ack for a seen request id; otherwise decide and append,
+    /// re-deciding after a lost race when the client gave no expected revision.
+    pub(crate) async fn execute(
+        &self,
+        request: CommandRequest,
+        actor_id: &str,
+    ) -> Result<proto::CommandAck, ServiceError> {
+        let request_id = RequestId::try_from(request.meta.request_id.clone())?;
+        if let Some(earlier) = self.log.find_request(&request_id)? {
+            return self.ack_for_earlier_append(request.issue_id, &earlier);
+        }
+        let stream_id = stream_id_of(request.issue_id)?;
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let loaded = self.load(request.issue_id, None)?;
+            let current_revision = loaded.revision();
+            if let Some(expected) = request.meta.expected_revision
+                && Some(expected) != current_revision
+            {
+                return Err(ServiceError::RevisionMismatch {
+                    expected,
+                    current: current_revision,
+                });
+            }
+            let mut envelope = CommandEnvelope::new(now(), request.command.clone());
+            if let Some(occurred_at) = request.meta.occurred_at {
+                envelope = envelope.with_occurred_at(occurred_at);
+            }
+            let events = decide(&loaded.state, envelope)?;
+            let expected_revision = current_revision.map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact);
+            let append = AppendRequest {
+                stream_id: stream_id.clone(),
+                expected_revision,
+                request_id: request_id.clone(),
+                actor_id: actor_id.to_owned(),
+                events: events
+                    .iter()
+                    .map(|event| {
+                        let encoded = encode_event(event);
+                        NewEvent {
+                            event_type: encoded.event_type.to_owned(),
+                            occurred_at_micros: encoded.occurred_at_micros,
+                            payload: encoded.payload,
+                        }
+                    })
+                    .collect(),
+            };
+            match self.log.append(append).await {
+                Ok(outcome) if outcome.duplicate => return self.ack_for_earlier_append(request.issue_id, &outcome),
+                Ok(outcome) => {
+                    let state_after = events.iter().fold(loaded.state, evolve);
+                    return Ok(ack(request.issue_id, &outcome, &state_after));
+                }
+                Err(EventLogError::Conflict { current_revision, .. }) => {
+                    if let Some(expected) = request.meta.expected_revision {
+                        return Err(ServiceError::RevisionMismatch {
+                            expected,
+                            current: current_revision,
+                        });
+                    }
+                    if attempts >= CONFLICT_RETRIES {
+                        return Err(ServiceError::Unavailable(format!(
+                            "issue {} changed under {attempts} attempts in a row; try again",
+                            request.issue_id
+                        )));
+                    }
+                    tracing::debug!(issue_id = %request.issue_id, attempts, "lost a race on the issue; deciding again");
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+
+    /// The ack of a committed append whose request id came again.
+    fn ack_for_earlier_append(
+        &self,
+        issue_id: IssueId,
+        earlier: &AppendOutcome,
+    ) -> Result<proto::CommandAck, ServiceError> {
+        if earlier.stream_id.as_str() != issue_id.stream_id() {
+            return Err(ServiceError::invalid(
+                "meta.request_id",
+                format!("was already used for a command on {}", earlier.stream_id),
+            ));
+        }
+        let loaded = self.load(issue_id, Some(earlier.last_revision))?;
+        let mut acknowledgement = ack(issue_id, earlier, &loaded.state);
+        acknowledgement.duplicate = true;
+        Ok(acknowledgement)
+    }
+}
+
+fn ack(issue_id: IssueId, outcome: &AppendOutcome, state_after: &IssueState) -> proto::CommandAck {
+    proto::CommandAck {
+        issue_id: issue_id.to_string(),
+        revision: outcome.last_revision,
+        position: outcome.last_position,
+        event_hash: outcome.last_hash.to_vec(),
+        status: state_after
+            .status()
+            .map_or(proto::IssueStatus::Unspecified, issue_status_to_proto) as i32,
+        duplicate: outcome.duplicate,
+    }
+}

@@ -1,0 +1,20 @@
+//! The gridledger gRPC server: `IssueService`, `AuditService` and `StatsService` over the event log, with health and reflection.
+//!
+//! A command goes: wire request -> validated [`gridledger_api::CommandRequest`] ->
+//! `decide` on the issue folded from its stream -> append with the expected revision and
+//! the request id (idempotent) -> ack after the group commit made it durable. All errors
+//! become a `tonic::Status` in one place (`error.rs`).
+
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+
+mod audit_service;
+mod error;
+mod issue_service;
+mod issues;
+mod read_model;
+mod run;
+mod stats_service;
+
+pub use error::ServiceError;
+pub use issue_service::ACTOR_METADATA_KEY;
+pub use run::{MAX_REQUEST_BYTES, RunningServer, ServerConfig, ServerError, start};
