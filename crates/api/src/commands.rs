@@ -29,6 +29,9 @@ pub struct CommandMeta {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandRequest {
     pub issue_id: IssueId,
+    /// True when the client left `issue_id` empty on ReportIssue and the server chose it:
+    /// a retry then means the issue the first attempt created, whatever id this one got.
+    pub issue_id_chosen_by_server: bool,
     pub meta: CommandMeta,
     pub command: IssueCommand,
 }
@@ -84,7 +87,8 @@ impl proto::ReportIssueRequest {
         choose_issue_id: impl FnOnce() -> IssueId,
     ) -> Result<CommandRequest, DomainError> {
         let meta = meta_from_proto(self.meta)?;
-        let issue_id = if self.issue_id.is_empty() {
+        let issue_id_chosen_by_server = self.issue_id.is_empty();
+        let issue_id = if issue_id_chosen_by_server {
             choose_issue_id()
         } else {
             parse_issue_id("issue_id", &self.issue_id)?
@@ -102,6 +106,7 @@ impl proto::ReportIssueRequest {
         )?;
         Ok(CommandRequest {
             issue_id,
+            issue_id_chosen_by_server,
             meta,
             command: IssueCommand::ReportIssue(report),
         })
@@ -119,6 +124,7 @@ macro_rules! command_from_request {
                 let command: IssueCommand = $command;
                 Ok(CommandRequest {
                     issue_id,
+                    issue_id_chosen_by_server: false,
                     meta,
                     command,
                 })

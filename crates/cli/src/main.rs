@@ -1,6 +1,12 @@
-//! The `gridledger` binary: one entry point for the service and the operator's tools.
+//! The `gridledger` binary: one entry point for the service, its clients and the operator's tools.
 
+mod audit;
 mod bench;
+mod client;
+mod output;
+mod serve;
+
+use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
@@ -8,12 +14,38 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "gridledger", version, about)]
 struct Cli {
+    /// Server to talk to (client commands).
+    #[arg(
+        long,
+        global = true,
+        env = "GRIDLEDGER_SERVER",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    server: String,
+    /// Print JSON for scripts instead of text for people.
+    #[arg(long, global = true, env = "GRIDLEDGER_JSON")]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the gRPC service (sled in a local folder; no NATS needed).
+    Serve(serve::ServeArgs),
+    /// Print the registry in use as JSON, in the format --registry reads.
+    Registry {
+        /// Registry JSON file; without it, the built-in synthetic Runzhou registry.
+        #[arg(long, env = "GRIDLEDGER_REGISTRY")]
+        registry: Option<PathBuf>,
+    },
+    #[command(flatten)]
+    Issue(client::IssueCommand),
+    /// Auditors' tools: history, replay, verify, export.
+    Audit {
+        #[command(subcommand)]
+        command: audit::AuditCommand,
+    },
     /// Benchmarks, each printed beside the storage bound measured in the same run.
     Bench {
         #[command(subcommand)]
@@ -21,9 +53,30 @@ enum Command {
     },
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("GRIDLEDGER_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Serve(arguments) => serve::run(arguments),
+        Command::Registry { registry } => serve::load_registry(registry.as_deref()).and_then(|registry| {
+            println!("{}", registry.to_json_pretty()?);
+            Ok(())
+        }),
+        Command::Issue(command) => client::run(&cli.server, cli.json, command),
+        Command::Audit { command } => audit::run(&cli.server, cli.json, command),
         Command::Bench { target } => bench::run(target),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }

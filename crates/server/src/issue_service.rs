@@ -9,6 +9,7 @@ use tonic::{Request, Response, Status};
 use crate::error::ServiceError;
 use crate::issues::IssueStore;
 use crate::read_model::{IssueFilter, IssueIndex};
+use crate::run::MAX_REQUEST_BYTES;
 
 const DEFAULT_PAGE_SIZE: u32 = 50;
 const MAX_PAGE_SIZE: u32 = 500;
@@ -23,6 +24,17 @@ pub(crate) struct IssueServiceImpl {
     pub(crate) index: Arc<IssueIndex>,
 }
 
+/// Refuses requests over [`MAX_REQUEST_BYTES`] with RESOURCE_EXHAUSTED.
+fn check_size<T: prost::Message>(request: &Request<T>) -> Result<(), Status> {
+    let size = request.get_ref().encoded_len();
+    if size > MAX_REQUEST_BYTES {
+        return Err(Status::resource_exhausted(format!(
+            "request of {size} bytes is over the limit of {MAX_REQUEST_BYTES} bytes"
+        )));
+    }
+    Ok(())
+}
+
 fn actor_of<T>(request: &Request<T>) -> String {
     request
         .metadata()
@@ -33,10 +45,11 @@ fn actor_of<T>(request: &Request<T>) -> String {
 }
 
 impl IssueServiceImpl {
-    async fn run<R>(&self, request: Request<R>) -> Result<Response<proto::CommandAck>, Status>
+    async fn run<R: prost::Message>(&self, request: Request<R>) -> Result<Response<proto::CommandAck>, Status>
     where
         CommandRequest: TryFrom<R, Error = DomainError>,
     {
+        check_size(&request)?;
         let actor = actor_of(&request);
         let command = CommandRequest::try_from(request.into_inner()).map_err(ServiceError::from)?;
         Ok(Response::new(self.store.execute(command, &actor).await?))
@@ -49,6 +62,7 @@ impl proto::issue_service_server::IssueService for IssueServiceImpl {
         &self,
         request: Request<proto::ReportIssueRequest>,
     ) -> Result<Response<proto::CommandAck>, Status> {
+        check_size(&request)?;
         let actor = actor_of(&request);
         // Used when the client leaves issue_id empty; a v7 UUID is time-ordered and never nil.
         let server_chosen_id = IssueId::from_uuid(uuid::Uuid::now_v7()).map_err(ServiceError::from)?;

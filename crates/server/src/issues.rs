@@ -88,7 +88,14 @@ impl IssueStore {
     ) -> Result<proto::CommandAck, ServiceError> {
         let request_id = RequestId::try_from(request.meta.request_id.clone())?;
         if let Some(earlier) = self.log.find_request(&request_id)? {
-            return self.ack_for_earlier_append(request.issue_id, &earlier);
+            let issue_id = if request.issue_id_chosen_by_server {
+                IssueId::from_stream_id(earlier.stream_id.as_str()).map_err(|_| {
+                    ServiceError::invalid("meta.request_id", format!("was already used on {}", earlier.stream_id))
+                })?
+            } else {
+                request.issue_id
+            };
+            return self.ack_for_earlier_append(issue_id, &earlier);
         }
         let stream_id = stream_id_of(request.issue_id)?;
         let mut attempts = 0;

@@ -17,8 +17,12 @@ use crate::issues::IssueStore;
 use crate::read_model::IssueIndex;
 use crate::stats_service::StatsServiceImpl;
 
-/// Largest request the server decodes; larger ones get RESOURCE_EXHAUSTED.
+/// Largest request the services accept; larger ones get RESOURCE_EXHAUSTED.
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
+/// Largest request the transport decodes at all (tonic answers OUT_OF_RANGE beyond it);
+/// between the two limits the services answer RESOURCE_EXHAUSTED naming the size.
+const MAX_DECODED_REQUEST_BYTES: usize = 4 * 1024 * 1024;
 
 /// What a server needs to start.
 #[derive(Debug, Clone)]
@@ -103,11 +107,11 @@ pub async fn start(
         store: store.clone(),
         index,
     })
-    .max_decoding_message_size(MAX_REQUEST_BYTES);
+    .max_decoding_message_size(MAX_DECODED_REQUEST_BYTES);
     let audit_service = proto::audit_service_server::AuditServiceServer::new(AuditServiceImpl { store })
-        .max_decoding_message_size(MAX_REQUEST_BYTES);
+        .max_decoding_message_size(MAX_DECODED_REQUEST_BYTES);
     let stats_service = proto::stats_service_server::StatsServiceServer::new(StatsServiceImpl)
-        .max_decoding_message_size(MAX_REQUEST_BYTES);
+        .max_decoding_message_size(MAX_DECODED_REQUEST_BYTES);
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter

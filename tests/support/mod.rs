@@ -1,0 +1,96 @@
+//! Shared by the end-to-end tests: a real server on 127.0.0.1:0 over a temp dir, and its clients.
+
+#![allow(dead_code)]
+
+use gridledger_api::proto;
+use gridledger_api::proto::audit_service_client::AuditServiceClient;
+use gridledger_api::proto::issue_service_client::IssueServiceClient;
+use gridledger_domain::Registry;
+use gridledger_server::{RunningServer, ServerConfig};
+use tonic::transport::Channel;
+
+pub const GRID: &str = "runzhou.s1.c01.g01";
+pub const NOW_MICROS_FALLBACK: i64 = 0;
+
+/// A server in this process, its data dir, and connected clients.
+pub struct TestServer {
+    pub directory: tempfile::TempDir,
+    pub server: RunningServer,
+    pub channel: Channel,
+}
+
+impl TestServer {
+    pub async fn start() -> anyhow::Result<TestServer> {
+        let directory = tempfile::tempdir()?;
+        let server = gridledger_server::start(
+            ServerConfig {
+                data_dir: directory.path().join("data"),
+                listen: "127.0.0.1:0".parse()?,
+                registry: Registry::builtin_runzhou(),
+            },
+            std::future::pending(),
+        )
+        .await?;
+        let channel = Channel::from_shared(format!("http://{}", server.local_addr))?
+            .connect()
+            .await?;
+        Ok(TestServer {
+            directory,
+            server,
+            channel,
+        })
+    }
+
+    pub fn issues(&self) -> IssueServiceClient<Channel> {
+        IssueServiceClient::new(self.channel.clone())
+    }
+
+    pub fn audit(&self) -> AuditServiceClient<Channel> {
+        AuditServiceClient::new(self.channel.clone())
+    }
+
+    /// The log's head position, as VerifyLog reports it.
+    pub async fn head_position(&self) -> anyhow::Result<u64> {
+        Ok(self
+            .audit()
+            .verify_log(proto::VerifyLogRequest::default())
+            .await?
+            .into_inner()
+            .head_position)
+    }
+}
+
+pub fn meta(request_id: &str) -> Option<proto::CommandMeta> {
+    Some(proto::CommandMeta {
+        request_id: request_id.to_owned(),
+        expected_revision: None,
+        occurred_at: None,
+    })
+}
+
+pub fn fresh_meta() -> Option<proto::CommandMeta> {
+    meta(&uuid::Uuid::now_v7().to_string())
+}
+
+pub fn days_from_now(days: i64) -> Option<prost_types::Timestamp> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    Some(prost_types::Timestamp {
+        seconds: i64::try_from(now).unwrap_or(0) + days * 86_400,
+        nanos: 0,
+    })
+}
+
+pub fn report_request(title: &str) -> proto::ReportIssueRequest {
+    proto::ReportIssueRequest {
+        meta: fresh_meta(),
+        issue_id: String::new(),
+        grid_code: GRID.to_owned(),
+        category: "environment".to_owned(),
+        title: title.to_owned(),
+        description: "reported by an end-to-end test".to_owned(),
+        reporter_id: "worker-1".to_owned(),
+    }
+}
