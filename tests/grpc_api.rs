@@ -151,6 +151,14 @@ async fn send(
     response.map(tonic::Response::into_inner)
 }
 
+/// (name, what the server answered, the code expected, parts the message must contain).
+type ErrorCase = (
+    &'static str,
+    Result<proto::CommandAck, tonic::Status>,
+    Code,
+    &'static [&'static str],
+);
+
 async fn report(server: &TestServer) -> anyhow::Result<proto::CommandAck> {
     Ok(server
         .issues()
@@ -306,7 +314,7 @@ async fn every_error_code_and_nothing_written() -> anyhow::Result<()> {
         occurred_at: None,
     });
 
-    let cases: Vec<(&str, Result<proto::CommandAck, tonic::Status>, Code, &[&str])> = vec![
+    let cases: Vec<ErrorCase> = vec![
         (
             "title too long",
             server
