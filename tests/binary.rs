@@ -54,6 +54,38 @@ fn run(program: &str, arguments: &[&str]) -> anyhow::Result<String> {
     Ok(String::from_utf8(output.stdout)?)
 }
 
+/// A Python 3 with protobuf, grpcio and grpcio-tools: the system one if it has them, else
+/// a virtualenv made once under the target dir with those packages from PyPI, so that
+/// `cargo test` alone sets up what the Python checks need on a fresh machine.
+fn python_with_grpc() -> anyhow::Result<String> {
+    static PYTHON: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
+    let has_packages = |python: &str| {
+        Command::new(python)
+            .args(["-c", "import google.protobuf, grpc, grpc_tools"])
+            .output()
+            .is_ok_and(|output| output.status.success())
+    };
+    PYTHON
+        .get_or_init(|| {
+            if has_packages("python3") {
+                return Ok("python3".to_owned());
+            }
+            let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("python-grpc");
+            let python = venv.join("bin/python3").to_string_lossy().into_owned();
+            if !has_packages(&python) {
+                run("python3", &["-m", "venv", &venv.to_string_lossy()]).map_err(|error| error.to_string())?;
+                run(
+                    &python,
+                    &["-m", "pip", "install", "--quiet", "protobuf", "grpcio", "grpcio-tools"],
+                )
+                .map_err(|error| error.to_string())?;
+            }
+            Ok(python)
+        })
+        .clone()
+        .map_err(|error| anyhow::anyhow!("cannot set up Python with protobuf and grpcio: {error}"))
+}
+
 fn terminate(child: &Child) -> anyhow::Result<()> {
     run("kill", &["-TERM", &child.id().to_string()]).map(|_| ())
 }
@@ -129,8 +161,9 @@ fn the_binary_serves_the_cli_and_other_grpc_stacks_and_its_export_verifies() -> 
 
     // Another gRPC stack, from proto/ alone, walks an issue through its whole lifecycle.
     let root = repository_root();
+    let python = python_with_grpc()?;
     run(
-        "python3",
+        &python,
         &[
             &root.join("docs/examples/walk_issue.py").to_string_lossy(),
             "--server",
@@ -146,7 +179,7 @@ fn the_binary_serves_the_cli_and_other_grpc_stacks_and_its_export_verifies() -> 
     let head_hash = verified["head_hash"].as_str().unwrap_or_default().to_owned();
     let verifier = root.join("docs/examples/verify_export.py");
     let report = run(
-        "python3",
+        &python,
         &[
             &verifier.to_string_lossy(),
             &export.to_string_lossy(),
@@ -169,7 +202,7 @@ fn the_binary_serves_the_cli_and_other_grpc_stacks_and_its_export_verifies() -> 
     line["record"] = serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(record));
     lines[0] = line.to_string();
     std::fs::write(&tampered, lines.join("\n") + "\n")?;
-    let refused = Command::new("python3").arg(&verifier).arg(&tampered).output()?;
+    let refused = Command::new(&python).arg(&verifier).arg(&tampered).output()?;
     assert!(!refused.status.success());
     assert!(
         String::from_utf8_lossy(&refused.stdout).contains("position 1"),

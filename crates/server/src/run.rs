@@ -120,10 +120,15 @@ pub async fn start(
     health_reporter
         .set_serving::<proto::audit_service_server::AuditServiceServer<AuditServiceImpl>>()
         .await;
-    let reflection_service = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+    // Reflection in both versions: grpcurl and other tools older than grpc.reflection.v1
+    // still ask v1alpha.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_service = reflection().build_v1()?;
+    let reflection_service_v1alpha = reflection().build_v1alpha()?;
 
     let (stop, stopped) = oneshot::channel::<()>();
     let until_stopped = async move {
@@ -136,6 +141,7 @@ pub async fn start(
     let router = tonic::transport::Server::builder()
         .add_service(health_service)
         .add_service(reflection_service)
+        .add_service(reflection_service_v1alpha)
         .add_service(issue_service)
         .add_service(audit_service)
         .add_service(stats_service);
