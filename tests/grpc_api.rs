@@ -422,6 +422,17 @@ async fn every_error_code_and_nothing_written() -> anyhow::Result<()> {
         }
     }
     assert_eq!(server.head_position().await?, head, "refused commands wrote nothing");
+    let past_head = server
+        .audit()
+        .verify_log(proto::VerifyLogRequest {
+            from_position: 1,
+            to_position: head + 10,
+        })
+        .await;
+    assert_eq!(
+        past_head.map(|_| ()).map_err(|status| status.code()),
+        Err(Code::InvalidArgument)
+    );
     let missing = server
         .issues()
         .get_issue(proto::GetIssueRequest {
@@ -473,6 +484,14 @@ async fn a_retried_request_id_returns_the_same_ack_and_writes_nothing() -> anyho
     let reused = send(&server, &other.issue_id, Step::Handle, meta("dispatch-once")).await;
     assert_eq!(
         reused.map(|_| ()).map_err(|status| status.code()),
+        Err(Code::InvalidArgument)
+    );
+    // ...and so is a report (server-chosen id) sent with the request id of another command.
+    let mut report_with_old_id = report_request("not a retry");
+    report_with_old_id.meta = meta("dispatch-once");
+    let refused = server.issues().report_issue(report_with_old_id).await;
+    assert_eq!(
+        refused.map(|_| ()).map_err(|status| status.code()),
         Err(Code::InvalidArgument)
     );
     Ok(())

@@ -118,7 +118,8 @@ pub enum DomainErrorKind {
     InvalidArgument,
     /// The issue or jurisdiction does not exist (gRPC `NOT_FOUND`).
     NotFound,
-    /// The issue already exists (gRPC `ALREADY_EXISTS`).
+    /// The issue already exists (the gRPC layer answers `FAILED_PRECONDITION`: a report is
+    /// a transition the table allows only while the issue is absent).
     AlreadyExists,
     /// The issue's state does not allow the command (gRPC `FAILED_PRECONDITION`).
     FailedPrecondition,

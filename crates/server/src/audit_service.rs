@@ -169,6 +169,14 @@ impl proto::audit_service_server::AuditService for AuditServiceImpl {
         if request.to_position != 0 && request.to_position < request.from_position {
             return Err(ServiceError::invalid("to_position", "must not be before from_position").into());
         }
+        let head = self.store.log.head().position;
+        if request.to_position > head {
+            return Err(ServiceError::invalid(
+                "to_position",
+                format!("{} is past the head of the log ({head})", request.to_position),
+            )
+            .into());
+        }
         let log = self.store.log.clone();
         let report = tokio::task::spawn_blocking(move || log.verify(request.from_position, request.to_position))
             .await

@@ -89,8 +89,15 @@ impl IssueStore {
         let request_id = RequestId::try_from(request.meta.request_id.clone())?;
         if let Some(earlier) = self.log.find_request(&request_id)? {
             let issue_id = if request.issue_id_chosen_by_server {
-                IssueId::from_stream_id(earlier.stream_id.as_str()).map_err(|_| {
-                    ServiceError::invalid("meta.request_id", format!("was already used on {}", earlier.stream_id))
+                // A retried report: the issue its first attempt created (a report is revision 0).
+                let reported = IssueId::from_stream_id(earlier.stream_id.as_str())
+                    .ok()
+                    .filter(|_| earlier.last_revision == 0);
+                reported.ok_or_else(|| {
+                    ServiceError::invalid(
+                        "meta.request_id",
+                        format!("was already used for another command, on {}", earlier.stream_id),
+                    )
                 })?
             } else {
                 request.issue_id

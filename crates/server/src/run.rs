@@ -120,6 +120,9 @@ pub async fn start(
     health_reporter
         .set_serving::<proto::audit_service_server::AuditServiceServer<AuditServiceImpl>>()
         .await;
+    health_reporter
+        .set_serving::<proto::stats_service_server::StatsServiceServer<StatsServiceImpl>>()
+        .await;
     // Reflection in both versions: grpcurl and other tools older than grpc.reflection.v1
     // still ask v1alpha.
     let reflection = || {
@@ -137,6 +140,16 @@ pub async fn start(
             _ = stopped => {}
         }
         tracing::info!("shutting down: no new connections, finishing in-flight requests");
+        for service in [
+            "",
+            "gridledger.v1.IssueService",
+            "gridledger.v1.AuditService",
+            "gridledger.v1.StatsService",
+        ] {
+            health_reporter
+                .set_service_status(service, tonic_health::ServingStatus::NotServing)
+                .await;
+        }
     };
     let router = tonic::transport::Server::builder()
         .add_service(health_service)
