@@ -73,6 +73,14 @@ impl Timestamp {
     }
 }
 
+impl Timestamp {
+    /// The UTC calendar year and month (1..=12) this instant falls in.
+    pub fn utc_year_month(self) -> (i64, i64) {
+        let (year, month, _) = civil_date_from_days_since_epoch(self.0.div_euclid(MICROS_PER_DAY));
+        (year, month)
+    }
+}
+
 impl fmt::Display for Timestamp {
     /// RFC 3339 in UTC with six fractional digits. Years outside 0000..=9999 are written
     /// with a sign and as many digits as needed.
@@ -188,6 +196,20 @@ mod tests {
             expected,
             "micros {micros}"
         );
+    }
+
+    #[test]
+    fn timestamps_name_their_utc_year_and_month() {
+        assert_eq!(Timestamp::from_unix_micros(0).utc_year_month(), (1970, 1));
+        assert_eq!(
+            Timestamp::from_unix_micros(1_709_251_199_999_999).utc_year_month(),
+            (2024, 2)
+        );
+        assert_eq!(
+            Timestamp::from_unix_micros(1_709_251_200_000_000).utc_year_month(),
+            (2024, 3)
+        );
+        assert_eq!(Timestamp::from_unix_micros(-1).utc_year_month(), (1969, 12));
     }
 
     #[test]

@@ -21,6 +21,7 @@
 mod error;
 pub mod layout;
 mod log;
+mod projection_store;
 mod record;
 mod storage_bound;
 mod store;
@@ -31,6 +32,7 @@ mod writer;
 
 pub use error::EventLogError;
 pub use log::EventLog;
+pub use projection_store::ProjectionStore;
 pub use record::{EventRecord, chain_hash};
 pub use storage_bound::{StorageBound, measure_storage_bound};
 pub use store::{Durability, EventLogConfig};

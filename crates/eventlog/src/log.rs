@@ -6,6 +6,7 @@ use std::thread::JoinHandle;
 use tokio::sync::{oneshot, watch};
 
 use crate::error::EventLogError;
+use crate::projection_store::{PROJECTION_TREE_NAME, ProjectionStore};
 use crate::record::chain_hash;
 use crate::store::{self, DurableFlusher, EventLogConfig, LogTree};
 use crate::subscribe::Subscription;
@@ -253,6 +254,41 @@ impl EventLog {
     /// and reports the first position that does not check out.
     pub fn verify(&self, from_position: Position, to_position: Position) -> Result<VerifyReport, EventLogError> {
         verify::verify_range(&self.shared.log, self.head(), from_position, to_position)
+    }
+
+    /// The checkpoint store of the projection called `name` (kept in the log's database, in
+    /// a tree of its own).
+    pub fn projection_store(&self, name: &str) -> Result<ProjectionStore, EventLogError> {
+        let tree = self
+            .shared
+            .db
+            .open_tree(PROJECTION_TREE_NAME)
+            .map_err(|error| EventLogError::storage("opening the projection tree", error))?;
+        ProjectionStore::new(self.shared.db.clone(), tree, name)
+    }
+
+    /// The last durable position whose `recorded_at` is at or before `instant_micros`
+    /// (0 if none): where the log stood at that instant. `recorded_at` never decreases
+    /// along positions, so this is a binary search.
+    pub fn position_at(&self, instant_micros: i64) -> Result<Position, EventLogError> {
+        let (mut low, mut high) = (0, self.head().position);
+        while low < high {
+            let middle = low + (high - low).div_ceil(2);
+            let event = self
+                .shared
+                .log
+                .read_event(middle)?
+                .ok_or_else(|| EventLogError::Corrupt {
+                    position: middle,
+                    reason: "record missing".to_owned(),
+                })?;
+            if event.record.recorded_at <= instant_micros {
+                low = middle;
+            } else {
+                high = middle - 1;
+            }
+        }
+        Ok(low)
     }
 
     /// Bytes sled uses on disk for this log.

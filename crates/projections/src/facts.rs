@@ -1,0 +1,107 @@
+//! The facts the statistics need about each issue and meeting, and how one event changes them.
+
+use gridledger_domain::{IssueEvent, IssueEventBody, IssueStatus, ResolutionLevel, Satisfaction};
+use serde::{Deserialize, Serialize};
+
+/// What the statistics need to know about one issue, as of the last event applied.
+/// Compact on purpose: a district node keeps one per issue in memory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssueFacts {
+    /// Index into the projection's grid table.
+    pub grid: u32,
+    /// Index into the projection's category table.
+    pub category: u32,
+    /// Business time of the report (the period filter and month/year groups use it).
+    pub reported_at: i64,
+    pub status: IssueStatus,
+    /// Set while RESOLVED.
+    pub resolution_level: Option<ResolutionLevel>,
+    /// The current deadline.
+    pub due_at: i64,
+    /// Business time of the last resolution, of any cycle.
+    pub last_resolved_at: Option<i64>,
+    pub ever_escalated: bool,
+    /// Escalated in the current cycle (decides the level of the next resolution).
+    pub escalated_in_cycle: bool,
+    pub ever_reopened: bool,
+    pub committee_decisions: u32,
+    pub evaluations: u32,
+    /// Evaluations SATISFIED or BASICALLY_SATISFIED.
+    pub satisfied_evaluations: u32,
+}
+
+/// A deliberation meeting: when it first concluded, with how many participants, and the
+/// issues it concluded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeetingFacts {
+    /// Business time of the meeting's first conclusion.
+    pub concluded_at: i64,
+    /// Participants as reported by the first conclusion (a meeting counts them once).
+    pub participants: u32,
+    /// Ordinals of the issues the meeting concluded.
+    pub issues: Vec<u32>,
+}
+
+impl IssueFacts {
+    /// Applies an event other than the report to the issue's facts.
+    pub(crate) fn apply(&mut self, event: &IssueEvent) {
+        let occurred_at = event.occurred_at.as_unix_micros();
+        match &event.body {
+            IssueEventBody::IssueReported(_) => {}
+            IssueEventBody::IssueHandledInGrid(_) => {
+                self.status = IssueStatus::Resolved;
+                self.resolution_level = Some(ResolutionLevel::Grid);
+                self.last_resolved_at = Some(occurred_at);
+            }
+            IssueEventBody::IssueDispatched(dispatched) => {
+                self.status = IssueStatus::InProgress;
+                self.due_at = dispatched.due_at.as_unix_micros();
+            }
+            IssueEventBody::AssignmentAccepted(_) => {}
+            IssueEventBody::DeliberationConvened(_) => self.status = IssueStatus::InDeliberation,
+            IssueEventBody::DeliberationConcluded(_) => self.status = IssueStatus::InProgress,
+            IssueEventBody::IssueEscalated(_) => {
+                self.status = IssueStatus::Escalated;
+                self.ever_escalated = true;
+                self.escalated_in_cycle = true;
+            }
+            IssueEventBody::CommitteeDecisionRecorded(decision) => {
+                self.committee_decisions += 1;
+                self.due_at = decision.due_at.as_unix_micros();
+            }
+            IssueEventBody::IssueResolved(_) => {
+                self.status = IssueStatus::Resolved;
+                self.resolution_level = Some(if self.escalated_in_cycle {
+                    ResolutionLevel::Committee
+                } else {
+                    ResolutionLevel::Community
+                });
+                self.last_resolved_at = Some(occurred_at);
+            }
+            IssueEventBody::ResolutionEvaluated(evaluated) => {
+                self.evaluations += 1;
+                if matches!(
+                    evaluated.satisfaction,
+                    Satisfaction::Satisfied | Satisfaction::BasicallySatisfied
+                ) {
+                    self.satisfied_evaluations += 1;
+                }
+            }
+            IssueEventBody::IssueReopened(_) => {
+                self.status = IssueStatus::Reopened;
+                self.resolution_level = None;
+                self.escalated_in_cycle = false;
+                self.ever_reopened = true;
+            }
+            IssueEventBody::IssueWithdrawn(_) => {
+                self.status = IssueStatus::Withdrawn;
+                self.resolution_level = None;
+            }
+        }
+    }
+
+    /// Neither RESOLVED nor WITHDRAWN.
+    pub fn is_open(&self) -> bool {
+        !matches!(self.status, IssueStatus::Resolved | IssueStatus::Withdrawn)
+    }
+}

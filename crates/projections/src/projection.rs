@@ -1,0 +1,306 @@
+//! `GovernanceProjection`: the facts of every issue and meeting, folded from the log, checkpointed in the log's database.
+
+use std::collections::{HashMap, HashSet};
+
+use gridledger_api::decode_event;
+use gridledger_domain::{CategoryCode, GridCode, IssueEvent, IssueEventBody, IssueId, IssueStatus, Timestamp};
+use gridledger_eventlog::{EventLog, Position, ProjectionStore, RecordedEvent};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ProjectionError;
+use crate::facts::{IssueFacts, MeetingFacts};
+
+/// Name of the governance projection's checkpoint in the log's database.
+pub const CHECKPOINT_NAME: &str = "governance";
+
+/// Events read from the log per batch while replaying.
+const REPLAY_CHUNK: usize = 4_096;
+
+/// The governance statistics' read model: every issue's facts and every meeting's, as of
+/// log position [`GovernanceProjection::position`].
+#[derive(Debug, Clone, Default)]
+pub struct GovernanceProjection {
+    pub(crate) position: Position,
+    pub(crate) grids: Vec<GridCode>,
+    grid_ordinals: HashMap<GridCode, u32>,
+    pub(crate) categories: Vec<CategoryCode>,
+    category_ordinals: HashMap<CategoryCode, u32>,
+    pub(crate) issue_ids: Vec<IssueId>,
+    pub(crate) issues: Vec<IssueFacts>,
+    issue_ordinals: HashMap<IssueId, u32>,
+    pub(crate) meetings: HashMap<String, MeetingFacts>,
+    changed_issues: HashSet<u32>,
+    changed_meetings: HashSet<String>,
+}
+
+/// An issue's facts as stored in a checkpoint (codes instead of table indexes).
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredIssue {
+    grid: GridCode,
+    category: CategoryCode,
+    facts: IssueFacts,
+}
+
+/// A meeting as stored in a checkpoint (issue ids instead of ordinals).
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredMeeting {
+    concluded_at: i64,
+    participants: u32,
+    issues: Vec<IssueId>,
+}
+
+const ISSUE_KEY: u8 = b'i';
+const MEETING_KEY: u8 = b'm';
+
+fn intern<T: Clone + Eq + std::hash::Hash>(table: &mut Vec<T>, ordinals: &mut HashMap<T, u32>, value: &T) -> u32 {
+    if let Some(ordinal) = ordinals.get(value) {
+        return *ordinal;
+    }
+    let ordinal = table.len() as u32;
+    table.push(value.clone());
+    ordinals.insert(value.clone(), ordinal);
+    ordinal
+}
+
+impl GovernanceProjection {
+    /// The last log position applied (0: nothing yet).
+    pub fn position(&self) -> Position {
+        self.position
+    }
+
+    /// How many issues have been reported.
+    pub fn issue_count(&self) -> usize {
+        self.issues.len()
+    }
+
+    /// Applies one decoded event of stream `stream_id` at `position`. Events of streams
+    /// that are not issues are skipped; so is any event of an issue whose report was never
+    /// seen (it cannot happen in a log written through `decide`).
+    pub fn apply(&mut self, position: Position, stream_id: &str, event: &IssueEvent) {
+        self.position = self.position.max(position);
+        let Ok(issue_id) = IssueId::from_stream_id(stream_id) else {
+            return;
+        };
+        if let IssueEventBody::IssueReported(reported) = &event.body {
+            if self.issue_ordinals.contains_key(&issue_id) {
+                return;
+            }
+            let grid = intern(&mut self.grids, &mut self.grid_ordinals, &reported.grid);
+            let category = intern(&mut self.categories, &mut self.category_ordinals, &reported.category);
+            let ordinal = self.issues.len() as u32;
+            self.issue_ids.push(issue_id);
+            self.issues.push(IssueFacts {
+                grid,
+                category,
+                reported_at: event.occurred_at.as_unix_micros(),
+                status: IssueStatus::Reported,
+                resolution_level: None,
+                due_at: reported.due_at.as_unix_micros(),
+                last_resolved_at: None,
+                ever_escalated: false,
+                escalated_in_cycle: false,
+                ever_reopened: false,
+                committee_decisions: 0,
+                evaluations: 0,
+                satisfied_evaluations: 0,
+            });
+            self.issue_ordinals.insert(issue_id, ordinal);
+            self.changed_issues.insert(ordinal);
+            return;
+        }
+        let Some(&ordinal) = self.issue_ordinals.get(&issue_id) else {
+            return;
+        };
+        if let IssueEventBody::DeliberationConcluded(concluded) = &event.body {
+            let meeting = self
+                .meetings
+                .entry(concluded.meeting_id.as_str().to_owned())
+                .or_insert_with(|| MeetingFacts {
+                    concluded_at: event.occurred_at.as_unix_micros(),
+                    participants: concluded.participants.get(),
+                    issues: Vec::new(),
+                });
+            if !meeting.issues.contains(&ordinal) {
+                meeting.issues.push(ordinal);
+            }
+            self.changed_meetings.insert(concluded.meeting_id.as_str().to_owned());
+        }
+        if let Some(facts) = self.issues.get_mut(ordinal as usize) {
+            facts.apply(event);
+            self.changed_issues.insert(ordinal);
+        }
+    }
+
+    /// Decodes and applies one event as stored in the log.
+    pub fn apply_recorded(&mut self, recorded: &RecordedEvent) -> Result<(), ProjectionError> {
+        let record = &recorded.record;
+        if IssueId::from_stream_id(&record.stream_id).is_err() {
+            self.position = self.position.max(recorded.position);
+            return Ok(());
+        }
+        let event = decode_event(&record.event_type, record.occurred_at, &record.event).map_err(|source| {
+            ProjectionError::UndecodableEvent {
+                position: recorded.position,
+                source,
+            }
+        })?;
+        self.apply(recorded.position, &record.stream_id, &event);
+        Ok(())
+    }
+
+    /// Applies the log's events after [`Self::position`] up to and including `up_to`,
+    /// calling `progress` with the position reached after each chunk.
+    pub fn catch_up(
+        &mut self,
+        log: &EventLog,
+        up_to: Position,
+        mut progress: impl FnMut(Position),
+    ) -> Result<(), ProjectionError> {
+        while self.position < up_to {
+            let wanted = usize::try_from(up_to - self.position)
+                .unwrap_or(usize::MAX)
+                .min(REPLAY_CHUNK);
+            let events = log.read_all(self.position + 1, wanted)?;
+            let Some(last) = events.last().map(|event| event.position) else {
+                break;
+            };
+            for recorded in &events {
+                self.apply_recorded(recorded)?;
+            }
+            self.position = last;
+            progress(last);
+        }
+        Ok(())
+    }
+
+    /// A projection folded from position 1 up to and including `up_to`.
+    pub fn replay(log: &EventLog, up_to: Position, progress: impl FnMut(Position)) -> Result<Self, ProjectionError> {
+        let mut projection = GovernanceProjection::default();
+        projection.catch_up(log, up_to, progress)?;
+        projection.changed_issues.clear();
+        projection.changed_meetings.clear();
+        Ok(projection)
+    }
+
+    /// The projection as its checkpoint left it (empty, at position 0, without one).
+    pub fn load(store: &ProjectionStore) -> Result<Self, ProjectionError> {
+        let mut projection = GovernanceProjection {
+            position: store.position()?,
+            ..GovernanceProjection::default()
+        };
+        for entry in store.entries() {
+            let (key, value) = entry?;
+            match key.split_first() {
+                Some((&ISSUE_KEY, id_bytes)) => {
+                    let issue_id = <[u8; 16]>::try_from(id_bytes)
+                        .ok()
+                        .and_then(|bytes| IssueId::from_uuid(uuid::Uuid::from_bytes(bytes)).ok())
+                        .ok_or_else(|| ProjectionError::corrupt_checkpoint("malformed issue key"))?;
+                    let stored: StoredIssue = serde_json::from_slice(&value)
+                        .map_err(|error| ProjectionError::corrupt_checkpoint(format!("issue {issue_id}: {error}")))?;
+                    let mut facts = stored.facts;
+                    facts.grid = intern(&mut projection.grids, &mut projection.grid_ordinals, &stored.grid);
+                    facts.category = intern(
+                        &mut projection.categories,
+                        &mut projection.category_ordinals,
+                        &stored.category,
+                    );
+                    let ordinal = projection.issues.len() as u32;
+                    projection.issue_ids.push(issue_id);
+                    projection.issues.push(facts);
+                    projection.issue_ordinals.insert(issue_id, ordinal);
+                }
+                Some((&MEETING_KEY, name)) => {
+                    let meeting_id = String::from_utf8(name.to_vec())
+                        .map_err(|_| ProjectionError::corrupt_checkpoint("malformed meeting key"))?;
+                    let stored: StoredMeeting = serde_json::from_slice(&value).map_err(|error| {
+                        ProjectionError::corrupt_checkpoint(format!("meeting {meeting_id}: {error}"))
+                    })?;
+                    let issues = stored
+                        .issues
+                        .iter()
+                        .map(|issue_id| {
+                            projection.issue_ordinals.get(issue_id).copied().ok_or_else(|| {
+                                ProjectionError::corrupt_checkpoint(format!(
+                                    "meeting {meeting_id} names unknown {issue_id}"
+                                ))
+                            })
+                        })
+                        .collect::<Result<Vec<u32>, ProjectionError>>()?;
+                    projection.meetings.insert(
+                        meeting_id,
+                        MeetingFacts {
+                            concluded_at: stored.concluded_at,
+                            participants: stored.participants,
+                            issues,
+                        },
+                    );
+                }
+                _ => return Err(ProjectionError::corrupt_checkpoint("unknown checkpoint entry")),
+            }
+        }
+        Ok(projection)
+    }
+
+    /// Writes what changed since the last save, with the position, as one atomic checkpoint.
+    pub fn save(&mut self, store: &ProjectionStore) -> Result<(), ProjectionError> {
+        let mut changes = Vec::with_capacity(self.changed_issues.len() + self.changed_meetings.len());
+        for &ordinal in &self.changed_issues {
+            let (Some(issue_id), Some(facts)) =
+                (self.issue_ids.get(ordinal as usize), self.issues.get(ordinal as usize))
+            else {
+                continue;
+            };
+            let stored = StoredIssue {
+                grid: self.grids[facts.grid as usize].clone(),
+                category: self.categories[facts.category as usize].clone(),
+                facts: facts.clone(),
+            };
+            let mut key = vec![ISSUE_KEY];
+            key.extend_from_slice(issue_id.as_uuid().as_bytes());
+            changes.push((key, Some(serde_json::to_vec(&stored).map_err(ProjectionError::encode)?)));
+        }
+        for meeting_id in &self.changed_meetings {
+            let Some(meeting) = self.meetings.get(meeting_id) else {
+                continue;
+            };
+            let stored = StoredMeeting {
+                concluded_at: meeting.concluded_at,
+                participants: meeting.participants,
+                issues: meeting
+                    .issues
+                    .iter()
+                    .map(|ordinal| self.issue_ids[*ordinal as usize])
+                    .collect(),
+            };
+            let mut key = vec![MEETING_KEY];
+            key.extend_from_slice(meeting_id.as_bytes());
+            changes.push((key, Some(serde_json::to_vec(&stored).map_err(ProjectionError::encode)?)));
+        }
+        store.commit(self.position, changes)?;
+        self.changed_issues.clear();
+        self.changed_meetings.clear();
+        Ok(())
+    }
+
+    /// Whether anything changed since the last save.
+    pub fn has_unsaved_changes(&self) -> bool {
+        !self.changed_issues.is_empty() || !self.changed_meetings.is_empty()
+    }
+
+    /// Saves everything (after a rebuild into an empty store).
+    pub fn save_all(&mut self, store: &ProjectionStore) -> Result<(), ProjectionError> {
+        self.changed_issues = (0..self.issues.len() as u32).collect();
+        self.changed_meetings = self.meetings.keys().cloned().collect();
+        self.save(store)
+    }
+
+    /// The business time of the earliest report (for callers that want a default period).
+    pub fn earliest_report(&self) -> Option<Timestamp> {
+        self.issues
+            .iter()
+            .map(|facts| facts.reported_at)
+            .min()
+            .map(Timestamp::from_unix_micros)
+    }
+}

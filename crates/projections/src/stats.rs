@@ -1,0 +1,275 @@
+//! The governance figures of SPEC §5 (docs/metrics.md), computed from the projection for any scope, category, period and instant.
+
+use std::collections::{BTreeMap, HashSet};
+
+use gridledger_domain::{CategoryCode, IssueStatus, JurisdictionCode, ResolutionLevel, Timestamp};
+use serde::Serialize;
+
+use crate::facts::IssueFacts;
+use crate::histogram::DurationHistogram;
+use crate::projection::GovernanceProjection;
+
+const MICROS_PER_HOUR: f64 = 3_600_000_000.0;
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// Which figures: scope, category, period (on the report's business time, `[start, end)`)
+/// and the instant the time-dependent figures are taken at (aging, overdue, due).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsQuery {
+    /// A district, street, community or grid; `None` for everything.
+    pub scope: Option<JurisdictionCode>,
+    pub category: Option<CategoryCode>,
+    pub period_start: Option<Timestamp>,
+    pub period_end: Option<Timestamp>,
+    /// The as-of instant (or now).
+    pub at: Timestamp,
+}
+
+/// How a breakdown groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    Street,
+    Community,
+    Grid,
+    Category,
+    /// `YYYY-MM` of the report (issues) or of the conclusion (meetings), UTC.
+    Month,
+    /// `YYYY` likewise.
+    Year,
+}
+
+/// Every figure of SPEC §5.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct GovernanceStats {
+    pub accepted: u64,
+    pub closed: u64,
+    pub closure_rate: f64,
+    pub resolved_in_grid: u64,
+    pub resolved_by_community: u64,
+    pub resolved_by_committee: u64,
+    pub escalated: u64,
+    pub committee_decisions: u64,
+    pub deliberation_meetings: u64,
+    pub participants: u64,
+    pub evaluations: u64,
+    pub satisfied: u64,
+    pub satisfaction_rate: f64,
+    pub reopened: u64,
+    pub reopen_rate: f64,
+    pub due: u64,
+    pub closed_on_time: u64,
+    pub on_time_closure_rate: f64,
+    pub time_to_close_p50_hours: f64,
+    pub time_to_close_p90_hours: f64,
+    pub overdue_open: u64,
+    pub aging_under_7_days: u64,
+    pub aging_7_to_30_days: u64,
+    pub aging_30_to_90_days: u64,
+    pub aging_over_90_days: u64,
+    /// The log position the figures reflect.
+    pub as_of_position: u64,
+}
+
+/// Running sums for one group.
+#[derive(Debug, Default)]
+struct Accumulator {
+    stats: GovernanceStats,
+    time_to_close: DurationHistogram,
+}
+
+fn rate(numerator: u64, denominator: u64) -> f64 {
+    if denominator == 0 {
+        0.0
+    } else {
+        numerator as f64 / denominator as f64
+    }
+}
+
+impl Accumulator {
+    /// Adds one accepted issue (reported in the period and scope, not withdrawn).
+    fn add_issue(&mut self, facts: &IssueFacts, at: i64) {
+        let stats = &mut self.stats;
+        stats.accepted += 1;
+        let closed = facts.status == IssueStatus::Resolved;
+        if closed {
+            stats.closed += 1;
+            match facts.resolution_level {
+                Some(ResolutionLevel::Grid) => stats.resolved_in_grid += 1,
+                Some(ResolutionLevel::Community) => stats.resolved_by_community += 1,
+                Some(ResolutionLevel::Committee) => stats.resolved_by_committee += 1,
+                None => {}
+            }
+            if let Some(resolved_at) = facts.last_resolved_at {
+                self.time_to_close
+                    .record_seconds((resolved_at - facts.reported_at) as f64 / 1e6);
+            }
+        }
+        stats.escalated += u64::from(facts.ever_escalated);
+        stats.committee_decisions += u64::from(facts.committee_decisions);
+        stats.evaluations += u64::from(facts.evaluations);
+        stats.satisfied += u64::from(facts.satisfied_evaluations);
+        stats.reopened += u64::from(facts.ever_reopened);
+        if facts.due_at <= at {
+            stats.due += 1;
+            if closed
+                && facts
+                    .last_resolved_at
+                    .is_some_and(|resolved_at| resolved_at <= facts.due_at)
+            {
+                stats.closed_on_time += 1;
+            }
+        }
+        if facts.is_open() {
+            if facts.due_at < at {
+                stats.overdue_open += 1;
+            }
+            let age = at - facts.reported_at;
+            if age < 7 * MICROS_PER_DAY {
+                stats.aging_under_7_days += 1;
+            } else if age < 30 * MICROS_PER_DAY {
+                stats.aging_7_to_30_days += 1;
+            } else if age < 90 * MICROS_PER_DAY {
+                stats.aging_30_to_90_days += 1;
+            } else {
+                stats.aging_over_90_days += 1;
+            }
+        }
+    }
+
+    fn add_meeting(&mut self, participants: u32) {
+        self.stats.deliberation_meetings += 1;
+        self.stats.participants += u64::from(participants);
+    }
+
+    fn finish(mut self, position: u64) -> GovernanceStats {
+        let stats = &mut self.stats;
+        stats.closure_rate = rate(stats.closed, stats.accepted);
+        stats.satisfaction_rate = rate(stats.satisfied, stats.evaluations);
+        stats.reopen_rate = rate(stats.reopened, stats.closed);
+        stats.on_time_closure_rate = rate(stats.closed_on_time, stats.due);
+        stats.time_to_close_p50_hours = self.time_to_close.quantile_seconds(0.5) * 1e6 / MICROS_PER_HOUR;
+        stats.time_to_close_p90_hours = self.time_to_close.quantile_seconds(0.9) * 1e6 / MICROS_PER_HOUR;
+        stats.as_of_position = position;
+        self.stats
+    }
+}
+
+fn month_key(micros: i64) -> String {
+    let (year, month) = Timestamp::from_unix_micros(micros).utc_year_month();
+    format!("{year:04}-{month:02}")
+}
+
+fn year_key(micros: i64) -> String {
+    format!("{:04}", Timestamp::from_unix_micros(micros).utc_year_month().0)
+}
+
+impl GovernanceProjection {
+    /// Whether each grid of the table is inside the query's scope.
+    fn grids_in_scope(&self, scope: Option<&JurisdictionCode>) -> Vec<bool> {
+        self.grids
+            .iter()
+            .map(|grid| scope.is_none_or(|scope| grid.as_jurisdiction_code().is_within(scope)))
+            .collect()
+    }
+
+    /// Whether an issue is in the query's scope and category (the period aside).
+    fn in_scope_and_category(
+        &self,
+        facts: &IssueFacts,
+        grids_in_scope: &[bool],
+        category: Option<Option<u32>>,
+    ) -> bool {
+        grids_in_scope.get(facts.grid as usize).copied().unwrap_or(false)
+            && match category {
+                None => true,
+                Some(wanted) => wanted == Some(facts.category),
+            }
+    }
+
+    /// `None`: no category filter; `Some(None)`: a category no issue has.
+    fn category_filter(&self, category: Option<&CategoryCode>) -> Option<Option<u32>> {
+        category.map(|category| {
+            self.categories
+                .iter()
+                .position(|known| known == category)
+                .map(|index| index as u32)
+        })
+    }
+
+    fn in_period(micros: i64, query: &StatsQuery) -> bool {
+        query.period_start.is_none_or(|start| micros >= start.as_unix_micros())
+            && query.period_end.is_none_or(|end| micros < end.as_unix_micros())
+    }
+
+    /// The key of an issue in a breakdown.
+    fn issue_group_key(&self, facts: &IssueFacts, group_by: GroupBy) -> String {
+        let grid = &self.grids[facts.grid as usize];
+        match group_by {
+            GroupBy::Street => grid.community().street().as_str().to_owned(),
+            GroupBy::Community => grid.community().as_str().to_owned(),
+            GroupBy::Grid => grid.as_str().to_owned(),
+            GroupBy::Category => self.categories[facts.category as usize].as_str().to_owned(),
+            GroupBy::Month => month_key(facts.reported_at),
+            GroupBy::Year => year_key(facts.reported_at),
+        }
+    }
+
+    /// The figures of `query`, grouped by `group_by` (`None`: one group, key "").
+    fn accumulate(&self, query: &StatsQuery, group_by: Option<GroupBy>) -> BTreeMap<String, GovernanceStats> {
+        let grids_in_scope = self.grids_in_scope(query.scope.as_ref());
+        let category = self.category_filter(query.category.as_ref());
+        let at = query.at.as_unix_micros();
+        let key_of =
+            |facts: &IssueFacts| group_by.map_or_else(String::new, |group_by| self.issue_group_key(facts, group_by));
+        let mut groups: BTreeMap<String, Accumulator> = BTreeMap::new();
+        for facts in &self.issues {
+            if facts.status == IssueStatus::Withdrawn
+                || !self.in_scope_and_category(facts, &grids_in_scope, category)
+                || !Self::in_period(facts.reported_at, query)
+            {
+                continue;
+            }
+            groups.entry(key_of(facts)).or_default().add_issue(facts, at);
+        }
+        for meeting in self.meetings.values() {
+            if !Self::in_period(meeting.concluded_at, query) {
+                continue;
+            }
+            let mut keys: HashSet<String> = HashSet::new();
+            for &ordinal in &meeting.issues {
+                let Some(facts) = self.issues.get(ordinal as usize) else {
+                    continue;
+                };
+                if !self.in_scope_and_category(facts, &grids_in_scope, category) {
+                    continue;
+                }
+                keys.insert(match group_by {
+                    None => String::new(),
+                    Some(GroupBy::Month) => month_key(meeting.concluded_at),
+                    Some(GroupBy::Year) => year_key(meeting.concluded_at),
+                    Some(group_by) => self.issue_group_key(facts, group_by),
+                });
+            }
+            for key in keys {
+                groups.entry(key).or_default().add_meeting(meeting.participants);
+            }
+        }
+        groups
+            .into_iter()
+            .map(|(key, accumulator)| (key, accumulator.finish(self.position)))
+            .collect()
+    }
+
+    /// Every figure of SPEC §5 for `query`.
+    pub fn stats(&self, query: &StatsQuery) -> GovernanceStats {
+        self.accumulate(query, None)
+            .remove("")
+            .unwrap_or_else(|| Accumulator::default().finish(self.position))
+    }
+
+    /// The figures of `query` per group, in key order (groups without any issue or meeting
+    /// are left out).
+    pub fn breakdown(&self, query: &StatsQuery, group_by: GroupBy) -> Vec<(String, GovernanceStats)> {
+        self.accumulate(query, Some(group_by)).into_iter().collect()
+    }
+}
