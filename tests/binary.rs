@@ -279,3 +279,20 @@ async fn sigterm_during_load_exits_zero_and_keeps_every_acknowledged_command() -
     assert!(tokio::task::spawn_blocking(move || child.wait()).await??.success());
     Ok(())
 }
+
+#[test]
+fn the_demo_lands_the_published_figures_and_verifies() -> anyhow::Result<()> {
+    let output = run(env!("CARGO_BIN_EXE_gridledger"), &["--json", "demo", "--seed", "3"])?;
+    let demo: serde_json::Value = serde_json::from_str(&output)?;
+    let figure = |name: &str| demo["district"][name].as_f64().unwrap_or(f64::NAN);
+    assert!((4_300.0..=4_399.0).contains(&figure("accepted")), "{output}");
+    assert!(
+        (2_700.0..=2_799.0).contains(&figure("deliberation_meetings")),
+        "{output}"
+    );
+    assert!((39_000.0..=41_000.0).contains(&figure("participants")), "{output}");
+    assert_eq!(format!("{:.1}", figure("closure_rate") * 100.0), "98.7", "{output}");
+    assert_eq!(demo["streets"].as_array().map(Vec::len), Some(7));
+    assert!(demo["verified_events"].as_u64().unwrap_or(0) > 20_000);
+    Ok(())
+}

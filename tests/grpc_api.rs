@@ -440,12 +440,33 @@ async fn every_error_code_and_nothing_written() -> anyhow::Result<()> {
         })
         .await;
     assert_eq!(missing.map(|_| ()).map_err(|status| status.code()), Err(Code::NotFound));
-    let stats = gridledger_api::proto::stats_service_client::StatsServiceClient::new(server.channel.clone())
-        .get_governance_stats(proto::GetGovernanceStatsRequest::default())
+    let mut stats = gridledger_api::proto::stats_service_client::StatsServiceClient::new(server.channel.clone());
+    let unknown_scope = stats
+        .get_governance_stats(proto::GetGovernanceStatsRequest {
+            scope: "runzhou.s8".to_owned(),
+            ..Default::default()
+        })
         .await;
     assert_eq!(
-        stats.map(|_| ()).map_err(|status| status.code()),
-        Err(Code::Unimplemented)
+        unknown_scope.map(|_| ()).map_err(|status| status.code()),
+        Err(Code::NotFound)
+    );
+    let no_group = stats
+        .breakdown_governance_stats(proto::BreakdownGovernanceStatsRequest::default())
+        .await;
+    assert_eq!(
+        no_group.map(|_| ()).map_err(|status| status.code()),
+        Err(Code::InvalidArgument)
+    );
+    let future = stats
+        .get_governance_stats(proto::GetGovernanceStatsRequest {
+            as_of: days_from_now(1),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(
+        future.map(|_| ()).map_err(|status| status.code()),
+        Err(Code::InvalidArgument)
     );
     Ok(())
 }

@@ -3,8 +3,12 @@
 mod audit;
 mod bench;
 mod client;
+mod demo;
 mod output;
+mod rebuild;
 mod serve;
+mod simulate;
+mod stats;
 
 use std::path::PathBuf;
 
@@ -51,6 +55,14 @@ enum Command {
         #[command(subcommand)]
         target: bench::BenchTarget,
     },
+    /// Drive the API with a deterministic, seeded workload of a district's years of issues.
+    Simulate(simulate::SimulateArgs),
+    /// Governance figures (办结率 and the rest) for a scope, category, period and instant.
+    Stats(stats::StatsArgs),
+    /// Rebuild the governance projection from position 1 (stop the server first).
+    Rebuild(rebuild::RebuildArgs),
+    /// See it work: a throwaway node, the Runzhou simulation, its figures, a verified log.
+    Demo(demo::DemoArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -58,7 +70,14 @@ fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("GRIDLEDGER_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                // The service logs its life; tools keep quiet unless something is wrong.
+                .unwrap_or_else(|_| {
+                    tracing_subscriber::EnvFilter::new(if matches!(cli.command, Command::Serve(_)) {
+                        "info"
+                    } else {
+                        "warn"
+                    })
+                }),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -71,6 +90,10 @@ fn main() -> std::process::ExitCode {
         Command::Issue(command) => client::run(&cli.server, cli.json, command),
         Command::Audit { command } => audit::run(&cli.server, cli.json, command),
         Command::Bench { target } => bench::run(target),
+        Command::Simulate(arguments) => simulate::run(&cli.server, cli.json, arguments),
+        Command::Stats(arguments) => stats::run(&cli.server, cli.json, arguments),
+        Command::Rebuild(arguments) => rebuild::run(cli.json, arguments),
+        Command::Demo(arguments) => demo::run(cli.json, arguments),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -30,6 +30,9 @@ pub enum ServiceError {
     /// A request field that fails a check outside the domain (paging, scope, ...).
     #[error("invalid {field}: {reason}")]
     InvalidArgument { field: &'static str, reason: String },
+    /// The projection failed (a damaged checkpoint or an undecodable event).
+    #[error("governance projection failed: {0}")]
+    Projection(String),
     /// The server is shutting down or the log is closed.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -60,7 +63,7 @@ impl From<ServiceError> for Status {
                 EventLogError::Closed { .. } => Code::Unavailable,
                 EventLogError::Corrupt { .. } | EventLogError::Storage { .. } => Code::Internal,
             },
-            ServiceError::StoredEvent { .. } => Code::Internal,
+            ServiceError::StoredEvent { .. } | ServiceError::Projection(_) => Code::Internal,
             ServiceError::RevisionMismatch { .. } => Code::Aborted,
             ServiceError::IssueNotFound { .. } => Code::NotFound,
             ServiceError::InvalidArgument { .. } => Code::InvalidArgument,

@@ -9,6 +9,7 @@
 
 mod audit_service;
 mod error;
+mod governance;
 mod issue_service;
 mod issues;
 mod read_model;

@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::audit_service::AuditServiceImpl;
+use crate::governance::LiveGovernance;
 use crate::issue_service::IssueServiceImpl;
 use crate::issues::IssueStore;
 use crate::read_model::IssueIndex;
@@ -50,6 +51,8 @@ pub enum ServerError {
     Transport(#[from] tonic::transport::Error),
     #[error("cannot build the reflection service: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    #[error("cannot start the governance projection: {0}")]
+    Projection(String),
     #[error("the server task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 }
@@ -103,14 +106,21 @@ pub async fn start(
         registry: Arc::new(config.registry),
     };
     let index = IssueIndex::spawn(log.clone());
+    let (live_governance, governance_task) = LiveGovernance::start(log.clone())
+        .await
+        .map_err(|error| ServerError::Projection(error.to_string()))?;
     let issue_service = proto::issue_service_server::IssueServiceServer::new(IssueServiceImpl {
         store: store.clone(),
         index,
     })
     .max_decoding_message_size(MAX_DECODED_REQUEST_BYTES);
+    let stats_service = proto::stats_service_server::StatsServiceServer::new(StatsServiceImpl {
+        log: log.clone(),
+        registry: store.registry.clone(),
+        live: live_governance,
+    })
+    .max_decoding_message_size(MAX_DECODED_REQUEST_BYTES);
     let audit_service = proto::audit_service_server::AuditServiceServer::new(AuditServiceImpl { store })
-        .max_decoding_message_size(MAX_DECODED_REQUEST_BYTES);
-    let stats_service = proto::stats_service_server::StatsServiceServer::new(StatsServiceImpl)
         .max_decoding_message_size(MAX_DECODED_REQUEST_BYTES);
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
@@ -163,6 +173,10 @@ pub async fn start(
         let served = router.serve_with_incoming_shutdown(incoming, until_stopped).await;
         // In-flight appends have been answered; flush and stop the log's writer.
         let closed = tokio::task::spawn_blocking(move || log.close()).await;
+        // With the log closed the projection drains, saves its checkpoint and stops.
+        if governance_task.await.is_err() {
+            tracing::error!("the governance projection task panicked");
+        }
         served?;
         closed??;
         tracing::info!("event log closed; server stopped");
