@@ -15,6 +15,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 pub enum BenchTarget {
     /// The event log: raw sled bound, durable appends at 1/16/64 appenders, read-all.
     Log(LogBenchArgs),
+    /// The projections: rebuild throughput beside raw read-all, and GetGovernanceStats latency.
+    Stats(crate::bench_stats::StatsBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -33,6 +35,7 @@ pub struct LogBenchArgs {
 pub fn run(target: BenchTarget) -> anyhow::Result<()> {
     match target {
         BenchTarget::Log(arguments) => bench_log(arguments),
+        BenchTarget::Stats(arguments) => crate::bench_stats::bench_stats(arguments),
     }
 }
 
@@ -171,7 +174,7 @@ fn durability_name(durability: Durability) -> &'static str {
     }
 }
 
-fn progress_bar(length: u64, message: String) -> ProgressBar {
+pub fn progress_bar(length: u64, message: String) -> ProgressBar {
     let bar = ProgressBar::new(length);
     bar.set_style(
         ProgressStyle::with_template("{msg:40} {bar:40} {pos}/{len} {per_sec} eta {eta}")

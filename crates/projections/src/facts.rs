@@ -3,6 +3,8 @@
 use gridledger_domain::{IssueEvent, IssueEventBody, IssueStatus, ResolutionLevel, Satisfaction};
 use serde::{Deserialize, Serialize};
 
+use crate::histogram::bucket_of;
+
 /// What the statistics need to know about one issue, as of the last event applied.
 /// Compact on purpose: a district node keeps one per issue in memory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,6 +26,9 @@ pub struct IssueFacts {
     /// Escalated in the current cycle (decides the level of the next resolution).
     pub escalated_in_cycle: bool,
     pub ever_reopened: bool,
+    /// The duration-histogram bucket of report-to-last-resolution, kept with
+    /// `last_resolved_at` so queries only count buckets.
+    pub time_to_close_bucket: Option<u16>,
     pub committee_decisions: u32,
     pub evaluations: u32,
     /// Evaluations SATISFIED or BASICALLY_SATISFIED.
@@ -51,7 +56,7 @@ impl IssueFacts {
             IssueEventBody::IssueHandledInGrid(_) => {
                 self.status = IssueStatus::Resolved;
                 self.resolution_level = Some(ResolutionLevel::Grid);
-                self.last_resolved_at = Some(occurred_at);
+                self.resolved_at(occurred_at);
             }
             IssueEventBody::IssueDispatched(dispatched) => {
                 self.status = IssueStatus::InProgress;
@@ -76,7 +81,7 @@ impl IssueFacts {
                 } else {
                     ResolutionLevel::Community
                 });
-                self.last_resolved_at = Some(occurred_at);
+                self.resolved_at(occurred_at);
             }
             IssueEventBody::ResolutionEvaluated(evaluated) => {
                 self.evaluations += 1;
@@ -98,6 +103,11 @@ impl IssueFacts {
                 self.resolution_level = None;
             }
         }
+    }
+
+    fn resolved_at(&mut self, occurred_at: i64) {
+        self.last_resolved_at = Some(occurred_at);
+        self.time_to_close_bucket = Some(bucket_of((occurred_at - self.reported_at) as f64 / 1e6));
     }
 
     /// Neither RESOLVED nor WITHDRAWN.

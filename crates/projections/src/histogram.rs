@@ -9,7 +9,7 @@ const BUCKETS_PER_DOUBLING: f64 = 8.0;
 /// Durations at or below one minute share the first bucket.
 const SMALLEST_SECONDS: f64 = 60.0;
 /// 8 buckets a doubling from one minute covers about 2^32 minutes: far beyond any issue.
-const BUCKET_COUNT: usize = 256;
+pub const BUCKET_COUNT: usize = 256;
 
 /// Counts of durations in log-scale buckets. Adding two histograms gives the histogram of
 /// the union, so per-cell histograms roll up to any scope.
@@ -20,7 +20,8 @@ pub struct DurationHistogram {
     count: u64,
 }
 
-fn bucket_of(seconds: f64) -> u16 {
+/// The bucket a duration falls in.
+pub fn bucket_of(seconds: f64) -> u16 {
     if seconds <= SMALLEST_SECONDS {
         return 0;
     }
@@ -57,6 +58,18 @@ impl DurationHistogram {
             }
         }
         self.count += other.count;
+    }
+
+    /// The histogram of dense per-bucket counts (as an accumulator keeps them).
+    pub fn from_dense(counts: &[u64; BUCKET_COUNT]) -> DurationHistogram {
+        let buckets: Vec<(u16, u64)> = counts
+            .iter()
+            .enumerate()
+            .filter(|(_, count)| **count > 0)
+            .map(|(bucket, count)| (bucket as u16, *count))
+            .collect();
+        let count = buckets.iter().map(|(_, count)| count).sum();
+        DurationHistogram { buckets, count }
     }
 
     pub fn count(&self) -> u64 {

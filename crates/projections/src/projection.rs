@@ -27,6 +27,8 @@ pub struct GovernanceProjection {
     category_ordinals: HashMap<CategoryCode, u32>,
     pub(crate) issue_ids: Vec<IssueId>,
     pub(crate) issues: Vec<IssueFacts>,
+    /// Issue ordinals per grid ordinal, so a scoped query visits only its own issues.
+    pub(crate) issues_by_grid: Vec<Vec<u32>>,
     issue_ordinals: HashMap<IssueId, u32>,
     pub(crate) meetings: HashMap<String, MeetingFacts>,
     changed_issues: HashSet<u32>,
@@ -97,6 +99,7 @@ impl GovernanceProjection {
                 resolution_level: None,
                 due_at: reported.due_at.as_unix_micros(),
                 last_resolved_at: None,
+                time_to_close_bucket: None,
                 ever_escalated: false,
                 escalated_in_cycle: false,
                 ever_reopened: false,
@@ -105,6 +108,7 @@ impl GovernanceProjection {
                 satisfied_evaluations: 0,
             });
             self.issue_ordinals.insert(issue_id, ordinal);
+            self.index_by_grid(grid, ordinal);
             self.changed_issues.insert(ordinal);
             return;
         }
@@ -206,9 +210,12 @@ impl GovernanceProjection {
                         &stored.category,
                     );
                     let ordinal = projection.issues.len() as u32;
+                    let facts_grid = facts.grid;
                     projection.issue_ids.push(issue_id);
                     projection.issues.push(facts);
                     projection.issue_ordinals.insert(issue_id, ordinal);
+                    let grid = facts_grid;
+                    projection.index_by_grid(grid, ordinal);
                 }
                 Some((&MEETING_KEY, name)) => {
                     let meeting_id = String::from_utf8(name.to_vec())
@@ -281,6 +288,14 @@ impl GovernanceProjection {
         self.changed_issues.clear();
         self.changed_meetings.clear();
         Ok(())
+    }
+
+    fn index_by_grid(&mut self, grid: u32, ordinal: u32) {
+        let grid = grid as usize;
+        if self.issues_by_grid.len() <= grid {
+            self.issues_by_grid.resize_with(grid + 1, Vec::new);
+        }
+        self.issues_by_grid[grid].push(ordinal);
     }
 
     /// Whether anything changed since the last save.

@@ -6,7 +6,7 @@ use gridledger_domain::{CategoryCode, IssueStatus, JurisdictionCode, ResolutionL
 use serde::Serialize;
 
 use crate::facts::IssueFacts;
-use crate::histogram::DurationHistogram;
+use crate::histogram::{BUCKET_COUNT, DurationHistogram};
 use crate::projection::GovernanceProjection;
 
 const MICROS_PER_HOUR: f64 = 3_600_000_000.0;
@@ -71,10 +71,20 @@ pub struct GovernanceStats {
 }
 
 /// Running sums for one group.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Accumulator {
     stats: GovernanceStats,
-    time_to_close: DurationHistogram,
+    /// Dense counts per histogram bucket of time to close.
+    time_to_close: Box<[u64; BUCKET_COUNT]>,
+}
+
+impl Default for Accumulator {
+    fn default() -> Self {
+        Accumulator {
+            stats: GovernanceStats::default(),
+            time_to_close: Box::new([0; BUCKET_COUNT]),
+        }
+    }
 }
 
 fn rate(numerator: u64, denominator: u64) -> f64 {
@@ -99,9 +109,8 @@ impl Accumulator {
                 Some(ResolutionLevel::Committee) => stats.resolved_by_committee += 1,
                 None => {}
             }
-            if let Some(resolved_at) = facts.last_resolved_at {
-                self.time_to_close
-                    .record_seconds((resolved_at - facts.reported_at) as f64 / 1e6);
+            if let Some(bucket) = facts.time_to_close_bucket {
+                self.time_to_close[usize::from(bucket).min(BUCKET_COUNT - 1)] += 1;
             }
         }
         stats.escalated += u64::from(facts.ever_escalated);
@@ -147,8 +156,9 @@ impl Accumulator {
         stats.satisfaction_rate = rate(stats.satisfied, stats.evaluations);
         stats.reopen_rate = rate(stats.reopened, stats.closed);
         stats.on_time_closure_rate = rate(stats.closed_on_time, stats.due);
-        stats.time_to_close_p50_hours = self.time_to_close.quantile_seconds(0.5) * 1e6 / MICROS_PER_HOUR;
-        stats.time_to_close_p90_hours = self.time_to_close.quantile_seconds(0.9) * 1e6 / MICROS_PER_HOUR;
+        let time_to_close = DurationHistogram::from_dense(&self.time_to_close);
+        stats.time_to_close_p50_hours = time_to_close.quantile_seconds(0.5) * 1e6 / MICROS_PER_HOUR;
+        stats.time_to_close_p90_hours = time_to_close.quantile_seconds(0.9) * 1e6 / MICROS_PER_HOUR;
         stats.as_of_position = position;
         self.stats
     }
@@ -214,13 +224,11 @@ impl GovernanceProjection {
         }
     }
 
-    /// The figures of `query`, grouped by `group_by` (`None`: one group, key "").
-    fn accumulate(&self, query: &StatsQuery, group_by: Option<GroupBy>) -> BTreeMap<String, GovernanceStats> {
+    /// The figures of `query`, grouped by `group_by`.
+    fn accumulate(&self, query: &StatsQuery, group_by: GroupBy) -> BTreeMap<String, GovernanceStats> {
         let grids_in_scope = self.grids_in_scope(query.scope.as_ref());
         let category = self.category_filter(query.category.as_ref());
         let at = query.at.as_unix_micros();
-        let key_of =
-            |facts: &IssueFacts| group_by.map_or_else(String::new, |group_by| self.issue_group_key(facts, group_by));
         let mut groups: BTreeMap<String, Accumulator> = BTreeMap::new();
         for facts in &self.issues {
             if facts.status == IssueStatus::Withdrawn
@@ -229,7 +237,10 @@ impl GovernanceProjection {
             {
                 continue;
             }
-            groups.entry(key_of(facts)).or_default().add_issue(facts, at);
+            groups
+                .entry(self.issue_group_key(facts, group_by))
+                .or_default()
+                .add_issue(facts, at);
         }
         for meeting in self.meetings.values() {
             if !Self::in_period(meeting.concluded_at, query) {
@@ -244,10 +255,9 @@ impl GovernanceProjection {
                     continue;
                 }
                 keys.insert(match group_by {
-                    None => String::new(),
-                    Some(GroupBy::Month) => month_key(meeting.concluded_at),
-                    Some(GroupBy::Year) => year_key(meeting.concluded_at),
-                    Some(group_by) => self.issue_group_key(facts, group_by),
+                    GroupBy::Month => month_key(meeting.concluded_at),
+                    GroupBy::Year => year_key(meeting.concluded_at),
+                    group_by => self.issue_group_key(facts, group_by),
                 });
             }
             for key in keys {
@@ -260,16 +270,52 @@ impl GovernanceProjection {
             .collect()
     }
 
-    /// Every figure of SPEC §5 for `query`.
+    /// Every figure of SPEC §5 for `query`: one pass over the issues of the grids in scope
+    /// (no grouping), one over the meetings.
     pub fn stats(&self, query: &StatsQuery) -> GovernanceStats {
-        self.accumulate(query, None)
-            .remove("")
-            .unwrap_or_else(|| Accumulator::default().finish(self.position))
+        let grids_in_scope = self.grids_in_scope(query.scope.as_ref());
+        let category = self.category_filter(query.category.as_ref());
+        let at = query.at.as_unix_micros();
+        let mut accumulator = Accumulator::default();
+        let mut add = |facts: &IssueFacts| {
+            if self.in_scope_and_category(facts, &grids_in_scope, category)
+                && facts.status != IssueStatus::Withdrawn
+                && Self::in_period(facts.reported_at, query)
+            {
+                accumulator.add_issue(facts, at);
+            }
+        };
+        let grids_in_scope_count = grids_in_scope.iter().filter(|in_scope| **in_scope).count();
+        if grids_in_scope_count * 8 >= grids_in_scope.len() {
+            // A wide scope: one sequential pass over every issue is the fastest.
+            self.issues.iter().for_each(&mut add);
+        } else {
+            // A narrow scope: only the issues of its grids.
+            for (grid, ordinals) in self.issues_by_grid.iter().enumerate() {
+                if grids_in_scope.get(grid).copied().unwrap_or(false) {
+                    ordinals
+                        .iter()
+                        .filter_map(|ordinal| self.issues.get(*ordinal as usize))
+                        .for_each(&mut add);
+                }
+            }
+        }
+        for meeting in self.meetings.values() {
+            let touches_scope = meeting.issues.iter().any(|ordinal| {
+                self.issues
+                    .get(*ordinal as usize)
+                    .is_some_and(|facts| self.in_scope_and_category(facts, &grids_in_scope, category))
+            });
+            if touches_scope && Self::in_period(meeting.concluded_at, query) {
+                accumulator.add_meeting(meeting.participants);
+            }
+        }
+        accumulator.finish(self.position)
     }
 
     /// The figures of `query` per group, in key order (groups without any issue or meeting
     /// are left out).
     pub fn breakdown(&self, query: &StatsQuery, group_by: GroupBy) -> Vec<(String, GovernanceStats)> {
-        self.accumulate(query, Some(group_by)).into_iter().collect()
+        self.accumulate(query, group_by).into_iter().collect()
     }
 }
