@@ -159,6 +159,44 @@ fn the_binary_serves_the_cli_and_other_grpc_stacks_and_its_export_verifies() -> 
     let retried = cli(&["resolve", &issue_id, "--request-id", "cli-resolve-1"]);
     assert!(retried.is_err(), "resolving a resolved issue is refused");
 
+    // Analysts' view: the figures as JSON, and a breakdown as CSV for a spreadsheet.
+    let district = cli(&["stats"])?;
+    assert_eq!(
+        (district["accepted"].as_u64(), district["closed"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(
+        (
+            district["deliberation_meetings"].as_u64(),
+            district["participants"].as_u64()
+        ),
+        (Some(1), Some(9))
+    );
+    let csv = run(
+        env!("CARGO_BIN_EXE_gridledger"),
+        &[
+            "--server",
+            server.as_str(),
+            "stats",
+            "--by",
+            "street",
+            "--csv",
+            "--from",
+            "2020-01-01",
+        ],
+    )?;
+    let mut lines = csv.lines();
+    assert!(
+        lines
+            .next()
+            .is_some_and(|header| header.starts_with("street,accepted,closed,closure_rate")),
+        "{csv}"
+    );
+    assert!(
+        lines.next().is_some_and(|row| row.starts_with("runzhou.s3,1,1,100.0")),
+        "{csv}"
+    );
+
     // Another gRPC stack, from proto/ alone, walks an issue through its whole lifecycle.
     let root = repository_root();
     let python = python_with_grpc()?;
