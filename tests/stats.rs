@@ -4,10 +4,8 @@ mod support;
 
 use gridledger_api::proto;
 use gridledger_api::proto::stats_service_client::StatsServiceClient;
-use gridledger_domain::Registry;
 use gridledger_eventlog::{EventLog, EventLogConfig};
 use gridledger_projections::{CHECKPOINT_NAME, GovernanceProjection};
-use gridledger_server::ServerConfig;
 use support::{TestServer, fresh_meta, report_request};
 use tonic::transport::Channel;
 
@@ -163,47 +161,34 @@ async fn as_of_gives_the_figures_exactly_as_the_log_stood() -> anyhow::Result<()
 async fn a_restart_resumes_from_the_checkpoint_and_a_rebuild_equals_live() -> anyhow::Result<()> {
     let directory = tempfile::tempdir()?;
     let data_dir = directory.path().join("data");
-    let start = || async {
-        let server = gridledger_server::start(
-            ServerConfig {
-                data_dir: data_dir.clone(),
-                listen: "127.0.0.1:0".parse()?,
-                registry: Registry::builtin_runzhou(),
-            },
-            std::future::pending(),
-        )
-        .await?;
-        let channel = Channel::from_shared(format!("http://{}", server.local_addr))?
-            .connect()
-            .await?;
-        anyhow::Ok((server, channel))
-    };
-    let (server, channel) = start().await?;
-    let test_server = TestServer {
-        directory: tempfile::tempdir()?,
-        server,
-        channel: channel.clone(),
-    };
-    write_some_history(&test_server, 40).await?;
-    let live = every_figure(&channel, None).await?;
-    test_server.server.shutdown().await?;
+    let start = || async { TestServer::start_in(tempfile::tempdir()?, data_dir.clone()).await };
+    let first = start().await?;
+    write_some_history(&first, 40).await?;
+    let live = every_figure(&first.channel, None).await?;
+    first.server.shutdown().await?;
 
-    // The checkpoint was saved at the head: the next start replays nothing.
+    // The checkpoint was saved at the head on shutdown: the next start replays nothing...
     let log = EventLog::open(EventLogConfig::new(&data_dir))?;
     let head = log.head().position;
     let store = log.projection_store(CHECKPOINT_NAME)?;
     assert_eq!(store.position()?, head);
+    log.close()?;
+    drop((store, log));
+    // ...and gives the same figures.
+    let resumed = start().await?;
+    assert_eq!(every_figure(&resumed.channel, None).await?, live);
+    resumed.server.shutdown().await?;
+
     // A rebuild from position 1 into the same store (what `gridledger rebuild` does).
+    let log = EventLog::open(EventLogConfig::new(&data_dir))?;
+    let store = log.projection_store(CHECKPOINT_NAME)?;
     store.clear()?;
     let mut rebuilt = GovernanceProjection::replay(&log, head, |_| {})?;
     rebuilt.save_all(&store)?;
     log.close()?;
-    drop(store);
-    drop(log);
-
-    let (server, channel) = start().await?;
-    let after_restart = every_figure(&channel, None).await?;
-    assert_eq!(after_restart, live);
-    server.shutdown().await?;
+    drop((store, log));
+    let after_rebuild = start().await?;
+    assert_eq!(every_figure(&after_rebuild.channel, None).await?, live);
+    after_rebuild.server.shutdown().await?;
     Ok(())
 }

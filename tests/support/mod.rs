@@ -22,9 +22,15 @@ pub struct TestServer {
 impl TestServer {
     pub async fn start() -> anyhow::Result<TestServer> {
         let directory = tempfile::tempdir()?;
+        let data_dir = directory.path().join("data");
+        TestServer::start_in(directory, data_dir).await
+    }
+
+    /// A server on `data_dir` (which may hold a log already); `directory` lives as long as it.
+    pub async fn start_in(directory: tempfile::TempDir, data_dir: std::path::PathBuf) -> anyhow::Result<TestServer> {
         let server = gridledger_server::start(
             ServerConfig {
-                data_dir: directory.path().join("data"),
+                data_dir,
                 listen: "127.0.0.1:0".parse()?,
                 registry: Registry::builtin_runzhou(),
             },

@@ -5,13 +5,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use gridledger_api::encode_event;
 use gridledger_domain::{
     CategoryCode, FreeText, IssueDispatched, IssueEvent, IssueEventBody, IssueHandledInGrid, IssueId, IssueReported,
     IssueResolved, IssueTitle, JurisdictionCode, PersonId, Registry, Timestamp,
 };
-use gridledger_eventlog::{AppendRequest, EventLog, EventLogConfig, ExpectedRevision, NewEvent, RequestId, StreamId};
+use gridledger_eventlog::{AppendRequest, EventLog, EventLogConfig, ExpectedRevision, RequestId, StreamId};
 use gridledger_projections::{GovernanceProjection, StatsQuery};
+use gridledger_server::events_for_log;
 
 use crate::bench::progress_bar;
 
@@ -125,17 +125,7 @@ pub fn bench_stats(arguments: StatsBenchArgs) -> anyhow::Result<()> {
                         expected_revision: ExpectedRevision::NoStream,
                         request_id: RequestId::try_from(format!("bench-{number}"))?,
                         actor_id: String::new(),
-                        events: events
-                            .iter()
-                            .map(|event| {
-                                let encoded = encode_event(event);
-                                NewEvent {
-                                    event_type: encoded.event_type.to_owned(),
-                                    occurred_at_micros: encoded.occurred_at_micros,
-                                    payload: encoded.payload,
-                                }
-                            })
-                            .collect(),
+                        events: events_for_log(&events),
                     })
                     .await?;
                     bar.inc(1);

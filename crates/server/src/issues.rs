@@ -48,6 +48,22 @@ pub(crate) fn stream_id_of(issue_id: IssueId) -> Result<StreamId, ServiceError> 
     Ok(StreamId::try_from(issue_id.stream_id())?)
 }
 
+/// Domain events in the form the log stores them (`EventRecord.event_type`, `.occurred_at`
+/// and `.event`).
+pub fn events_for_log(events: &[IssueEvent]) -> Vec<NewEvent> {
+    events
+        .iter()
+        .map(|event| {
+            let encoded = encode_event(event);
+            NewEvent {
+                event_type: encoded.event_type.to_owned(),
+                occurred_at_micros: encoded.occurred_at_micros,
+                payload: encoded.payload,
+            }
+        })
+        .collect()
+}
+
 /// Decodes one stored event into the domain event it holds.
 pub(crate) fn decode_recorded(recorded: &RecordedEvent) -> Result<IssueEvent, ServiceError> {
     decode_event(
@@ -129,17 +145,7 @@ impl IssueStore {
                 expected_revision,
                 request_id: request_id.clone(),
                 actor_id: actor_id.to_owned(),
-                events: events
-                    .iter()
-                    .map(|event| {
-                        let encoded = encode_event(event);
-                        NewEvent {
-                            event_type: encoded.event_type.to_owned(),
-                            occurred_at_micros: encoded.occurred_at_micros,
-                            payload: encoded.payload,
-                        }
-                    })
-                    .collect(),
+                events: events_for_log(&events),
             };
             match self.log.append(append).await {
                 Ok(outcome) if outcome.duplicate => return self.ack_for_earlier_append(request.issue_id, &outcome),
