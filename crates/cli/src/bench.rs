@@ -17,6 +17,8 @@ pub enum BenchTarget {
     Log(LogBenchArgs),
     /// The projections: rebuild throughput beside raw read-all, and GetGovernanceStats latency.
     Stats(crate::bench_stats::StatsBenchArgs),
+    /// Durable ReportIssue commands over gRPC from concurrent clients, beside the sled bound.
+    Grpc(crate::bench_grpc::GrpcBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -36,6 +38,7 @@ pub fn run(target: BenchTarget) -> anyhow::Result<()> {
     match target {
         BenchTarget::Log(arguments) => bench_log(arguments),
         BenchTarget::Stats(arguments) => crate::bench_stats::bench_stats(arguments),
+        BenchTarget::Grpc(arguments) => crate::bench_grpc::bench_grpc(arguments),
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod audit;
 mod bench;
+mod bench_grpc;
 mod bench_stats;
 mod client;
 mod demo;
