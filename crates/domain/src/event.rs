@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::category::CategoryCode;
-use crate::issue::{EscalationReason, Forum, IssueId, Satisfaction, WithdrawalReason};
+use crate::issue::{EscalationReason, Forum, IssueId, IssueStatus, Satisfaction, WithdrawalReason};
 use crate::jurisdiction::GridCode;
 use crate::stable_name::enum_with_stable_names;
 use crate::text::{
@@ -239,6 +239,27 @@ impl IssueEventBody {
     /// The stable event type name: `IssueReported`, ...
     pub const fn event_type(&self) -> &'static str {
         self.kind().as_str()
+    }
+
+    /// The status this event moves its issue to (the lifecycle table's "status after"), or
+    /// `None` for events that leave the status as it was (AssignmentAccepted,
+    /// CommitteeDecisionRecorded, ResolutionEvaluated). For read models that track the
+    /// status alone; `evolve` is the full fold.
+    pub const fn status_after(&self) -> Option<IssueStatus> {
+        match self {
+            IssueEventBody::IssueReported(_) => Some(IssueStatus::Reported),
+            IssueEventBody::IssueHandledInGrid(_) | IssueEventBody::IssueResolved(_) => Some(IssueStatus::Resolved),
+            IssueEventBody::IssueDispatched(_) | IssueEventBody::DeliberationConcluded(_) => {
+                Some(IssueStatus::InProgress)
+            }
+            IssueEventBody::DeliberationConvened(_) => Some(IssueStatus::InDeliberation),
+            IssueEventBody::IssueEscalated(_) => Some(IssueStatus::Escalated),
+            IssueEventBody::IssueReopened(_) => Some(IssueStatus::Reopened),
+            IssueEventBody::IssueWithdrawn(_) => Some(IssueStatus::Withdrawn),
+            IssueEventBody::AssignmentAccepted(_)
+            | IssueEventBody::CommitteeDecisionRecorded(_)
+            | IssueEventBody::ResolutionEvaluated(_) => None,
+        }
     }
 
     /// The snake-case event type name for NATS subjects: `issue_reported`, ...

@@ -51,22 +51,20 @@ impl IssueFacts {
     /// Applies an event other than the report to the issue's facts.
     pub(crate) fn apply(&mut self, event: &IssueEvent) {
         let occurred_at = event.occurred_at.as_unix_micros();
+        if let Some(status) = event.body.status_after() {
+            self.status = status;
+        }
         match &event.body {
             IssueEventBody::IssueReported(_) => {}
             IssueEventBody::IssueHandledInGrid(_) => {
-                self.status = IssueStatus::Resolved;
                 self.resolution_level = Some(ResolutionLevel::Grid);
                 self.resolved_at(occurred_at);
             }
-            IssueEventBody::IssueDispatched(dispatched) => {
-                self.status = IssueStatus::InProgress;
-                self.due_at = dispatched.due_at.as_unix_micros();
-            }
-            IssueEventBody::AssignmentAccepted(_) => {}
-            IssueEventBody::DeliberationConvened(_) => self.status = IssueStatus::InDeliberation,
-            IssueEventBody::DeliberationConcluded(_) => self.status = IssueStatus::InProgress,
+            IssueEventBody::IssueDispatched(dispatched) => self.due_at = dispatched.due_at.as_unix_micros(),
+            IssueEventBody::AssignmentAccepted(_)
+            | IssueEventBody::DeliberationConvened(_)
+            | IssueEventBody::DeliberationConcluded(_) => {}
             IssueEventBody::IssueEscalated(_) => {
-                self.status = IssueStatus::Escalated;
                 self.ever_escalated = true;
                 self.escalated_in_cycle = true;
             }
@@ -75,7 +73,6 @@ impl IssueFacts {
                 self.due_at = decision.due_at.as_unix_micros();
             }
             IssueEventBody::IssueResolved(_) => {
-                self.status = IssueStatus::Resolved;
                 self.resolution_level = Some(if self.escalated_in_cycle {
                     ResolutionLevel::Committee
                 } else {
@@ -93,15 +90,11 @@ impl IssueFacts {
                 }
             }
             IssueEventBody::IssueReopened(_) => {
-                self.status = IssueStatus::Reopened;
                 self.resolution_level = None;
                 self.escalated_in_cycle = false;
                 self.ever_reopened = true;
             }
-            IssueEventBody::IssueWithdrawn(_) => {
-                self.status = IssueStatus::Withdrawn;
-                self.resolution_level = None;
-            }
+            IssueEventBody::IssueWithdrawn(_) => self.resolution_level = None,
         }
     }
 

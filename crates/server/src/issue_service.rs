@@ -184,9 +184,15 @@ impl proto::issue_service_server::IssueService for IssueServiceImpl {
         };
         // Read your writes: the list reflects every command acknowledged before it.
         self.index.wait_for(self.store.log.head().position).await?;
-        let (issues, next) = self.index.list(&filter, after, page_size as usize)?;
+        let (issue_ids, next) = self.index.list(&filter, after, page_size as usize)?;
+        let mut issues = Vec::with_capacity(issue_ids.len());
+        for issue_id in issue_ids {
+            if let IssueState::Existing(issue) = &self.store.load(issue_id, None)?.state {
+                issues.push(issue_to_proto(issue));
+            }
+        }
         Ok(Response::new(proto::ListIssuesResponse {
-            issues: issues.iter().map(issue_to_proto).collect(),
+            issues,
             next_page_token: next.map(|issue_id| issue_id.to_string()).unwrap_or_default(),
         }))
     }

@@ -1,11 +1,11 @@
-//! The issue read model behind `ListIssues`: every issue's state, folded from a log subscription.
+//! The issue read model behind `ListIssues`: what each issue is filtered on, folded from a log subscription.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use gridledger_domain::{CategoryCode, Issue, IssueId, IssueState, IssueStatus, JurisdictionCode, evolve};
+use gridledger_domain::{CategoryCode, GridCode, IssueEventBody, IssueId, IssueStatus, JurisdictionCode};
 use gridledger_eventlog::{EventLog, Position};
 use tokio::sync::watch;
 
@@ -15,11 +15,20 @@ use crate::issues::decode_recorded;
 /// How long a list waits for the read model to catch up with the log before answering.
 const CATCH_UP_WAIT: Duration = Duration::from_secs(5);
 
-/// Every issue's current state, in issue-id order (server-chosen ids are UUIDv7, so
+/// What a list filters on, per issue. The full state of a listed issue is read from the
+/// log when the page is built, so the index stays small.
+#[derive(Debug, Clone)]
+struct IndexedIssue {
+    grid: GridCode,
+    category: CategoryCode,
+    status: IssueStatus,
+}
+
+/// Every issue's filter fields, in issue-id order (server-chosen ids are UUIDv7, so
 /// roughly report order), kept up to date from the log.
 #[derive(Debug)]
 pub(crate) struct IssueIndex {
-    issues: RwLock<BTreeMap<IssueId, Issue>>,
+    issues: RwLock<BTreeMap<IssueId, IndexedIssue>>,
     applied_position: watch::Sender<Position>,
 }
 
@@ -69,12 +78,16 @@ impl IssueIndex {
             .issues
             .write()
             .map_err(|_| ServiceError::Unavailable("the issue read model is poisoned".to_owned()))?;
-        let state = match issues.remove(&issue_id) {
-            Some(issue) => IssueState::Existing(Box::new(issue)),
-            None => IssueState::Absent,
-        };
-        if let IssueState::Existing(issue) = evolve(state, &event) {
-            issues.insert(issue_id, *issue);
+        if let IssueEventBody::IssueReported(reported) = &event.body {
+            issues.entry(issue_id).or_insert_with(|| IndexedIssue {
+                grid: reported.grid.clone(),
+                category: reported.category.clone(),
+                status: IssueStatus::Reported,
+            });
+        } else if let Some(indexed) = issues.get_mut(&issue_id)
+            && let Some(status) = event.body.status_after()
+        {
+            indexed.status = status;
         }
         Ok(())
     }
@@ -91,13 +104,14 @@ impl IssueIndex {
         }
     }
 
-    /// Up to `page_size` issues matching `filter` after `after`, and whether more follow.
+    /// Up to `page_size` ids of issues matching `filter` after `after`, and the last of them
+    /// when more follow.
     pub(crate) fn list(
         &self,
         filter: &IssueFilter,
         after: Option<IssueId>,
         page_size: usize,
-    ) -> Result<(Vec<Issue>, Option<IssueId>), ServiceError> {
+    ) -> Result<(Vec<IssueId>, Option<IssueId>), ServiceError> {
         let issues = self
             .issues
             .read()
@@ -105,8 +119,7 @@ impl IssueIndex {
         let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
         let mut matching = issues
             .range((lower, Bound::Unbounded))
-            .map(|(_, issue)| issue)
-            .filter(|issue| {
+            .filter(|(_, issue)| {
                 filter
                     .scope
                     .as_ref()
@@ -116,10 +129,11 @@ impl IssueIndex {
                         .category
                         .as_ref()
                         .is_none_or(|category| issue.category == *category)
-            });
-        let page: Vec<Issue> = matching.by_ref().take(page_size).cloned().collect();
+            })
+            .map(|(issue_id, _)| *issue_id);
+        let page: Vec<IssueId> = matching.by_ref().take(page_size).collect();
         let next = if matching.next().is_some() {
-            page.last().map(|issue| issue.issue_id)
+            page.last().copied()
         } else {
             None
         };

@@ -187,6 +187,8 @@ fn check(report_first: bool, steps: Vec<Step>) -> Result<(), TestCaseError> {
                 state = evolve(state, event);
                 let issue = state.issue().expect("an issue after an accepted command");
                 prop_assert_eq!(issue.status, row.status_after);
+                // Read models that track only the status agree with the fold.
+                prop_assert!(event.body.status_after().is_none_or(|status| status == issue.status));
                 prop_assert_eq!(
                     issue.resolution_level,
                     expected_level_after(row, level_before, issue.escalated_in_cycle)
