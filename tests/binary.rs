@@ -101,6 +101,8 @@ fn the_binary_serves_the_cli_and_other_grpc_stacks_and_its_export_verifies() -> 
         run(env!("CARGO_BIN_EXE_gridledger"), &all).and_then(|out| Ok(serde_json::from_str::<serde_json::Value>(&out)?))
     };
     let ack = cli(&[
+        "--actor",
+        "worker-3",
         "report",
         "--grid",
         "runzhou.s3.c01.g02",
@@ -112,6 +114,16 @@ fn the_binary_serves_the_cli_and_other_grpc_stacks_and_its_export_verifies() -> 
         "worker-3",
     ])?;
     let issue_id = ack["issue_id"].as_str().unwrap_or_default().to_owned();
+    let history = run(
+        env!("CARGO_BIN_EXE_gridledger"),
+        &["--server", server.as_str(), "--json", "audit", "history", &issue_id],
+    )?;
+    let first_event: serde_json::Value = serde_json::from_str(history.lines().next().unwrap_or_default())?;
+    assert_eq!(
+        first_event["decoded"]["actor_id"].as_str(),
+        Some("worker-3"),
+        "{history}"
+    );
     assert_eq!(
         (ack["status"].as_str(), ack["revision"].as_u64()),
         (Some("REPORTED"), Some(0))

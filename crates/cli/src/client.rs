@@ -251,10 +251,28 @@ pub async fn connect(server: &str) -> anyhow::Result<Channel> {
         .with_context(|| format!("cannot connect to {server}"))
 }
 
-pub fn run(server: &str, json: bool, command: IssueCommand) -> anyhow::Result<()> {
+/// Sends `actor` (if any) as the `x-gridledger-actor` header of every request, so the
+/// server records it as the events' actor_id.
+fn actor_header(actor: Option<&str>) -> anyhow::Result<impl tonic::service::Interceptor + Clone> {
+    let value: Option<tonic::metadata::AsciiMetadataValue> = actor
+        .map(|actor| actor.parse())
+        .transpose()
+        .context("--actor must be printable ASCII")?;
+    Ok(move |mut request: tonic::Request<()>| {
+        if let Some(value) = &value {
+            request
+                .metadata_mut()
+                .insert(gridledger_server::ACTOR_METADATA_KEY, value.clone());
+        }
+        Ok(request)
+    })
+}
+
+pub fn run(server: &str, json: bool, actor: Option<&str>, command: IssueCommand) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let interceptor = actor_header(actor)?;
     runtime.block_on(async move {
-        let mut client = IssueServiceClient::new(connect(server).await?);
+        let mut client = IssueServiceClient::with_interceptor(connect(server).await?, interceptor);
         let status = |choice: StatusChoice| match choice {
             StatusChoice::Reported => proto::IssueStatus::Reported,
             StatusChoice::InProgress => proto::IssueStatus::InProgress,

@@ -28,6 +28,9 @@ struct Cli {
         default_value = "http://127.0.0.1:50051"
     )]
     server: String,
+    /// Who sends the commands (recorded as the events' actor_id).
+    #[arg(long, global = true, env = "GRIDLEDGER_ACTOR")]
+    actor: Option<String>,
     /// Print JSON for scripts instead of text for people.
     #[arg(long, global = true, env = "GRIDLEDGER_JSON")]
     json: bool,
@@ -89,7 +92,7 @@ fn main() -> std::process::ExitCode {
             println!("{}", registry.to_json_pretty()?);
             Ok(())
         }),
-        Command::Issue(command) => client::run(&cli.server, cli.json, command),
+        Command::Issue(command) => client::run(&cli.server, cli.json, cli.actor.as_deref(), command),
         Command::Audit { command } => audit::run(&cli.server, cli.json, command),
         Command::Bench { target } => bench::run(target),
         Command::Simulate(arguments) => simulate::run(&cli.server, cli.json, arguments),
