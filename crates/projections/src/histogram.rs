@@ -49,6 +49,31 @@ impl DurationHistogram {
         self.count += 1;
     }
 
+    /// Adds `delta` (which may be negative) to one bucket's count; a bucket falling to zero
+    /// is dropped.
+    pub fn add_to_bucket(&mut self, bucket: u16, delta: i64) {
+        match self.buckets.binary_search_by_key(&bucket, |(bucket, _)| *bucket) {
+            Ok(index) => {
+                let count = self.buckets[index].1.saturating_add_signed(delta);
+                if count == 0 {
+                    self.buckets.remove(index);
+                } else {
+                    self.buckets[index].1 = count;
+                }
+            }
+            Err(index) if delta > 0 => self.buckets.insert(index, (bucket, delta.unsigned_abs())),
+            Err(_) => return,
+        }
+        self.count = self.count.saturating_add_signed(delta);
+    }
+
+    /// Adds each bucket's count into a dense per-bucket array.
+    pub fn add_into_dense(&self, dense: &mut [u64; BUCKET_COUNT]) {
+        for &(bucket, count) in &self.buckets {
+            dense[usize::from(bucket).min(BUCKET_COUNT - 1)] += count;
+        }
+    }
+
     /// Adds every count of `other`.
     pub fn merge(&mut self, other: &DurationHistogram) {
         for &(bucket, count) in &other.buckets {

@@ -13,6 +13,7 @@
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+mod aggregates;
 mod error;
 mod facts;
 mod histogram;

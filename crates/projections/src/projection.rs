@@ -7,6 +7,7 @@ use gridledger_domain::{CategoryCode, GridCode, IssueEvent, IssueEventBody, Issu
 use gridledger_eventlog::{EventLog, Position, ProjectionStore, RecordedEvent};
 use serde::{Deserialize, Serialize};
 
+use crate::aggregates::Aggregates;
 use crate::error::ProjectionError;
 use crate::facts::{IssueFacts, MeetingFacts};
 
@@ -31,6 +32,10 @@ pub struct GovernanceProjection {
     pub(crate) issues_by_grid: Vec<Vec<u32>>,
     issue_ordinals: HashMap<IssueId, u32>,
     pub(crate) meetings: HashMap<String, MeetingFacts>,
+    /// Sums per (scope, category, month), kept in step with the facts...
+    pub(crate) aggregates: Aggregates,
+    /// ...except during a replay, which builds them once at the end.
+    aggregates_deferred: bool,
     changed_issues: HashSet<u32>,
     changed_meetings: HashSet<String>,
 }
@@ -88,6 +93,9 @@ impl GovernanceProjection {
                 return;
             }
             let grid = intern(&mut self.grids, &mut self.grid_ordinals, &reported.grid);
+            if !self.aggregates_deferred {
+                self.aggregates.register_grid(grid, &reported.grid);
+            }
             let category = intern(&mut self.categories, &mut self.category_ordinals, &reported.category);
             let ordinal = self.issues.len() as u32;
             self.issue_ids.push(issue_id);
@@ -109,12 +117,26 @@ impl GovernanceProjection {
             });
             self.issue_ordinals.insert(issue_id, ordinal);
             self.index_by_grid(grid, ordinal);
+            if !self.aggregates_deferred {
+                self.account_new_issue(ordinal);
+            }
             self.changed_issues.insert(ordinal);
             return;
         }
         let Some(&ordinal) = self.issue_ordinals.get(&issue_id) else {
             return;
         };
+        if let Some(facts) = self.issues.get_mut(ordinal as usize) {
+            if self.aggregates_deferred {
+                facts.apply(event);
+            } else {
+                self.aggregates.account_issue(facts, -1);
+                facts.apply(event);
+                self.aggregates.account_issue(facts, 1);
+                self.aggregates.track_open(ordinal, facts);
+            }
+            self.changed_issues.insert(ordinal);
+        }
         if let IssueEventBody::DeliberationConcluded(concluded) = &event.body {
             let meeting = self
                 .meetings
@@ -127,11 +149,36 @@ impl GovernanceProjection {
             if !meeting.issues.contains(&ordinal) {
                 meeting.issues.push(ordinal);
             }
+            let meeting = meeting.clone();
+            self.aggregates
+                .account_meeting(concluded.meeting_id.as_str(), &meeting, &self.issues);
             self.changed_meetings.insert(concluded.meeting_id.as_str().to_owned());
         }
-        if let Some(facts) = self.issues.get_mut(ordinal as usize) {
-            facts.apply(event);
-            self.changed_issues.insert(ordinal);
+    }
+
+    /// Builds the aggregates from the facts in one pass (after a replay).
+    fn build_aggregates(&mut self) {
+        self.aggregates = Aggregates::default();
+        self.aggregates.start_bulk_load();
+        for (ordinal, grid) in self.grids.iter().enumerate() {
+            self.aggregates.register_grid(ordinal as u32, grid);
+        }
+        for ordinal in 0..self.issues.len() as u32 {
+            self.account_new_issue(ordinal);
+        }
+        for (meeting_id, meeting) in &self.meetings {
+            self.aggregates.account_meeting(meeting_id, meeting, &self.issues);
+        }
+        self.aggregates.finish_bulk_load();
+        self.aggregates_deferred = false;
+    }
+
+    /// Adds a newly known issue to the aggregates.
+    fn account_new_issue(&mut self, ordinal: u32) {
+        if let Some(facts) = self.issues.get(ordinal as usize) {
+            self.aggregates.index_report(ordinal, facts);
+            self.aggregates.account_issue(facts, 1);
+            self.aggregates.track_open(ordinal, facts);
         }
     }
 
@@ -179,8 +226,12 @@ impl GovernanceProjection {
 
     /// A projection folded from position 1 up to and including `up_to`.
     pub fn replay(log: &EventLog, up_to: Position, progress: impl FnMut(Position)) -> Result<Self, ProjectionError> {
-        let mut projection = GovernanceProjection::default();
+        let mut projection = GovernanceProjection {
+            aggregates_deferred: true,
+            ..GovernanceProjection::default()
+        };
         projection.catch_up(log, up_to, progress)?;
+        projection.build_aggregates();
         projection.changed_issues.clear();
         projection.changed_meetings.clear();
         Ok(projection)
@@ -214,8 +265,7 @@ impl GovernanceProjection {
                     projection.issue_ids.push(issue_id);
                     projection.issues.push(facts);
                     projection.issue_ordinals.insert(issue_id, ordinal);
-                    let grid = facts_grid;
-                    projection.index_by_grid(grid, ordinal);
+                    projection.index_by_grid(facts_grid, ordinal);
                 }
                 Some((&MEETING_KEY, name)) => {
                     let meeting_id = String::from_utf8(name.to_vec())
@@ -234,18 +284,17 @@ impl GovernanceProjection {
                             })
                         })
                         .collect::<Result<Vec<u32>, ProjectionError>>()?;
-                    projection.meetings.insert(
-                        meeting_id,
-                        MeetingFacts {
-                            concluded_at: stored.concluded_at,
-                            participants: stored.participants,
-                            issues,
-                        },
-                    );
+                    let meeting = MeetingFacts {
+                        concluded_at: stored.concluded_at,
+                        participants: stored.participants,
+                        issues,
+                    };
+                    projection.meetings.insert(meeting_id, meeting);
                 }
                 _ => return Err(ProjectionError::corrupt_checkpoint("unknown checkpoint entry")),
             }
         }
+        projection.build_aggregates();
         Ok(projection)
     }
 

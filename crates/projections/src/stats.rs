@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 use gridledger_domain::{CategoryCode, IssueStatus, JurisdictionCode, ResolutionLevel, Timestamp};
 use serde::Serialize;
 
+use crate::aggregates::{ALL_CATEGORIES, IssueCell, month_of, month_start_micros};
 use crate::facts::IssueFacts;
 use crate::histogram::{BUCKET_COUNT, DurationHistogram};
 use crate::projection::GovernanceProjection;
@@ -118,7 +119,9 @@ impl Accumulator {
         stats.evaluations += u64::from(facts.evaluations);
         stats.satisfied += u64::from(facts.satisfied_evaluations);
         stats.reopened += u64::from(facts.ever_reopened);
-        if facts.due_at <= at {
+        if facts.is_open() {
+            self.add_open_issue_time_figures(facts, at);
+        } else if facts.due_at <= at {
             stats.due += 1;
             if closed
                 && facts
@@ -128,20 +131,45 @@ impl Accumulator {
                 stats.closed_on_time += 1;
             }
         }
-        if facts.is_open() {
-            if facts.due_at < at {
-                stats.overdue_open += 1;
-            }
-            let age = at - facts.reported_at;
-            if age < 7 * MICROS_PER_DAY {
-                stats.aging_under_7_days += 1;
-            } else if age < 30 * MICROS_PER_DAY {
-                stats.aging_7_to_30_days += 1;
-            } else if age < 90 * MICROS_PER_DAY {
-                stats.aging_30_to_90_days += 1;
-            } else {
-                stats.aging_over_90_days += 1;
-            }
+    }
+
+    /// Adds a cell's time-independent figures, and its closed issues' due and on-time
+    /// counts at `at`.
+    fn add_cell(&mut self, cell: &IssueCell, at: i64) {
+        let stats = &mut self.stats;
+        stats.accepted += cell.accepted;
+        stats.closed += cell.closed;
+        stats.resolved_in_grid += cell.resolved_in_grid;
+        stats.resolved_by_community += cell.resolved_by_community;
+        stats.resolved_by_committee += cell.resolved_by_committee;
+        stats.escalated += cell.escalated;
+        stats.committee_decisions += cell.committee_decisions;
+        stats.evaluations += cell.evaluations;
+        stats.satisfied += cell.satisfied;
+        stats.reopened += cell.reopened;
+        stats.due += cell.closed_due_at.partition_point(|due_at| *due_at <= at) as u64;
+        stats.closed_on_time += cell.closed_on_time_due_at.partition_point(|due_at| *due_at <= at) as u64;
+        cell.time_to_close.add_into_dense(&mut self.time_to_close);
+    }
+
+    /// Adds the time-dependent figures of an open issue (its other figures are in a cell).
+    fn add_open_issue_time_figures(&mut self, facts: &IssueFacts, at: i64) {
+        let stats = &mut self.stats;
+        if facts.due_at <= at {
+            stats.due += 1;
+        }
+        if facts.due_at < at {
+            stats.overdue_open += 1;
+        }
+        let age = at - facts.reported_at;
+        if age < 7 * MICROS_PER_DAY {
+            stats.aging_under_7_days += 1;
+        } else if age < 30 * MICROS_PER_DAY {
+            stats.aging_7_to_30_days += 1;
+        } else if age < 90 * MICROS_PER_DAY {
+            stats.aging_30_to_90_days += 1;
+        } else {
+            stats.aging_over_90_days += 1;
         }
     }
 
@@ -270,44 +298,71 @@ impl GovernanceProjection {
             .collect()
     }
 
-    /// Every figure of SPEC §5 for `query`: one pass over the issues of the grids in scope
-    /// (no grouping), one over the meetings.
+    /// Every figure of SPEC §5 for `query`, from the aggregates: the cells of the scope and
+    /// category over the whole months of the period, the issues and meetings of the months
+    /// the period cuts, and the open backlog.
     pub fn stats(&self, query: &StatsQuery) -> GovernanceStats {
-        let grids_in_scope = self.grids_in_scope(query.scope.as_ref());
-        let category = self.category_filter(query.category.as_ref());
-        let at = query.at.as_unix_micros();
         let mut accumulator = Accumulator::default();
-        let mut add = |facts: &IssueFacts| {
-            if self.in_scope_and_category(facts, &grids_in_scope, category)
-                && facts.status != IssueStatus::Withdrawn
-                && Self::in_period(facts.reported_at, query)
-            {
-                accumulator.add_issue(facts, at);
-            }
+        let nodes: Vec<u32> = match &query.scope {
+            None => self.aggregates.district_nodes.clone(),
+            Some(scope) => self.aggregates.node_ids.get(scope).copied().into_iter().collect(),
         };
-        let grids_in_scope_count = grids_in_scope.iter().filter(|in_scope| **in_scope).count();
-        if grids_in_scope_count * 8 >= grids_in_scope.len() {
-            // A wide scope: one sequential pass over every issue is the fastest.
-            self.issues.iter().for_each(&mut add);
-        } else {
-            // A narrow scope: only the issues of its grids.
-            for (grid, ordinals) in self.issues_by_grid.iter().enumerate() {
-                if grids_in_scope.get(grid).copied().unwrap_or(false) {
-                    ordinals
-                        .iter()
-                        .filter_map(|ordinal| self.issues.get(*ordinal as usize))
-                        .for_each(&mut add);
+        let category = self.category_filter(query.category.as_ref());
+        let category_key = match category {
+            None => ALL_CATEGORIES,
+            Some(Some(ordinal)) => ordinal,
+            Some(None) => return accumulator.finish(self.position),
+        };
+        let Some(plan) = MonthPlan::of(query) else {
+            return accumulator.finish(self.position);
+        };
+        let at = query.at.as_unix_micros();
+        for node in &nodes {
+            if let Some(months) = self.aggregates.issue_cells.get(&(*node, category_key)) {
+                for cell in plan.full_months(months) {
+                    accumulator.add_cell(cell, at);
+                }
+            }
+            if let Some(months) = self.aggregates.meeting_cells.get(&(*node, category_key)) {
+                for cell in plan.full_months(months) {
+                    accumulator.stats.deliberation_meetings += cell.meetings;
+                    accumulator.stats.participants += cell.participants;
                 }
             }
         }
-        for meeting in self.meetings.values() {
-            let touches_scope = meeting.issues.iter().any(|ordinal| {
-                self.issues
-                    .get(*ordinal as usize)
-                    .is_some_and(|facts| self.in_scope_and_category(facts, &grids_in_scope, category))
-            });
-            if touches_scope && Self::in_period(meeting.concluded_at, query) {
-                accumulator.add_meeting(meeting.participants);
+        let grids_in_scope = self.grids_in_scope(query.scope.as_ref());
+        let in_scope = |facts: &IssueFacts| self.in_scope_and_category(facts, &grids_in_scope, category);
+        // The open backlog's time-dependent figures, for issues of the whole months.
+        for ordinal in &self.aggregates.open_issues {
+            if let Some(facts) = self.issues.get(*ordinal as usize)
+                && in_scope(facts)
+                && plan.is_full_month(month_of(facts.reported_at))
+            {
+                accumulator.add_open_issue_time_figures(facts, at);
+            }
+        }
+        // The months the period cuts: issue by issue, meeting by meeting.
+        for month in &plan.cut_months {
+            for ordinal in self.aggregates.issues_by_month.get(month).into_iter().flatten() {
+                if let Some(facts) = self.issues.get(*ordinal as usize)
+                    && facts.status != IssueStatus::Withdrawn
+                    && in_scope(facts)
+                    && Self::in_period(facts.reported_at, query)
+                {
+                    accumulator.add_issue(facts, at);
+                }
+            }
+            for meeting_id in self.aggregates.meetings_by_month.get(month).into_iter().flatten() {
+                let Some(meeting) = self.meetings.get(meeting_id) else {
+                    continue;
+                };
+                let touches_scope = meeting
+                    .issues
+                    .iter()
+                    .any(|ordinal| self.issues.get(*ordinal as usize).is_some_and(&in_scope));
+                if touches_scope && Self::in_period(meeting.concluded_at, query) {
+                    accumulator.add_meeting(meeting.participants);
+                }
             }
         }
         accumulator.finish(self.position)
@@ -317,5 +372,63 @@ impl GovernanceProjection {
     /// are left out).
     pub fn breakdown(&self, query: &StatsQuery, group_by: GroupBy) -> Vec<(String, GovernanceStats)> {
         self.accumulate(query, group_by).into_iter().collect()
+    }
+}
+
+/// Which report months a period covers whole (summed from cells) and which it cuts
+/// (scanned issue by issue).
+struct MonthPlan {
+    first_full: Option<i64>,
+    last_full: Option<i64>,
+    cut_months: Vec<i64>,
+}
+
+impl MonthPlan {
+    /// `None` for an empty period.
+    fn of(query: &StatsQuery) -> Option<MonthPlan> {
+        let start = query.period_start.map(Timestamp::as_unix_micros);
+        let end = query.period_end.map(Timestamp::as_unix_micros);
+        if let (Some(start), Some(end)) = (start, end)
+            && end <= start
+        {
+            return None;
+        }
+        let mut cut_months = Vec::new();
+        let first_full = start.map(|start| {
+            let month = month_of(start);
+            if month_start_micros(month) == start {
+                month
+            } else {
+                cut_months.push(month);
+                month + 1
+            }
+        });
+        let last_full = end.map(|end| {
+            let month = month_of(end);
+            if month_start_micros(month) != end && !cut_months.contains(&month) {
+                cut_months.push(month);
+            }
+            month - 1
+        });
+        Some(MonthPlan {
+            first_full,
+            last_full,
+            cut_months,
+        })
+    }
+
+    fn is_full_month(&self, month: i64) -> bool {
+        self.first_full.is_none_or(|first| month >= first) && self.last_full.is_none_or(|last| month <= last)
+    }
+
+    /// The cells of the whole months.
+    fn full_months<'cells, T>(&self, months: &'cells BTreeMap<i64, T>) -> impl Iterator<Item = &'cells T> {
+        use std::ops::Bound::{Excluded, Included, Unbounded};
+        let bounds = match (self.first_full, self.last_full) {
+            // No whole month (BTreeMap::range must not get a start past its end).
+            (Some(first), Some(last)) if first > last => (Included(0), Excluded(0)),
+            (first, last) => (first.map_or(Unbounded, Included), last.map_or(Unbounded, Included)),
+        };
+        months.range(bounds).map(|(_, cell)| cell)
     }
 }
