@@ -698,8 +698,8 @@ async fn list_issues_filters_by_scope_status_and_pages() -> anyhow::Result<()> {
         .iter()
         .flat_map(|page| page.issues.iter().map(|issue| issue.issue_id.clone()))
         .collect();
-    let mut all: Vec<String> = reported.iter().map(|ack| ack.issue_id.clone()).collect();
-    all.sort();
+    // Pages follow the report order.
+    let all: Vec<String> = reported.iter().map(|ack| ack.issue_id.clone()).collect();
     assert_eq!(paged, all);
     assert!(third_page.next_page_token.is_empty());
     let unknown = client

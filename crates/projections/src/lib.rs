@@ -23,5 +23,5 @@ mod stats;
 pub use error::ProjectionError;
 pub use facts::{IssueFacts, MeetingFacts};
 pub use histogram::DurationHistogram;
-pub use projection::{CHECKPOINT_NAME, GovernanceProjection};
+pub use projection::{CHECKPOINT_NAME, GovernanceProjection, IssueListFilter};
 pub use stats::{GovernanceStats, GroupBy, StatsQuery};

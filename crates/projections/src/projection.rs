@@ -368,3 +368,57 @@ impl GovernanceProjection {
             .map(Timestamp::from_unix_micros)
     }
 }
+
+/// What a listing of issues filters on.
+#[derive(Debug, Clone, Default)]
+pub struct IssueListFilter {
+    /// A district, street, community or grid; `None` for everything.
+    pub scope: Option<gridledger_domain::JurisdictionCode>,
+    pub status: Option<IssueStatus>,
+    pub category: Option<CategoryCode>,
+}
+
+impl GovernanceProjection {
+    /// Up to `page_size` ids of the issues matching `filter`, in report (log) order, after
+    /// the issue `after`; and the last id returned when more follow.
+    pub fn list_issue_ids(
+        &self,
+        filter: &IssueListFilter,
+        after: Option<IssueId>,
+        page_size: usize,
+    ) -> (Vec<IssueId>, Option<IssueId>) {
+        let start = after
+            .and_then(|issue_id| self.issue_ordinals.get(&issue_id))
+            .map_or(0, |ordinal| *ordinal as usize + 1);
+        let grid_in_scope: Vec<bool> = self
+            .grids
+            .iter()
+            .map(|grid| {
+                filter
+                    .scope
+                    .as_ref()
+                    .is_none_or(|scope| grid.as_jurisdiction_code().is_within(scope))
+            })
+            .collect();
+        let category = filter
+            .category
+            .as_ref()
+            .map(|category| self.categories.iter().position(|known| known == category));
+        let mut matching = self.issues.iter().enumerate().skip(start).filter(|(_, facts)| {
+            grid_in_scope.get(facts.grid as usize).copied().unwrap_or(false)
+                && filter.status.is_none_or(|status| facts.status == status)
+                && category.is_none_or(|wanted| wanted == Some(facts.category as usize))
+        });
+        let page: Vec<IssueId> = matching
+            .by_ref()
+            .take(page_size)
+            .map(|(ordinal, _)| self.issue_ids[ordinal])
+            .collect();
+        let next = if matching.next().is_some() {
+            page.last().copied()
+        } else {
+            None
+        };
+        (page, next)
+    }
+}

@@ -4,11 +4,12 @@ use std::sync::Arc;
 
 use gridledger_api::{CommandRequest, issue_status_from_proto, issue_to_proto, parse_issue_id, proto};
 use gridledger_domain::{CategoryCode, DomainError, IssueId, IssueState, JurisdictionCode};
+use gridledger_projections::IssueListFilter;
 use tonic::{Request, Response, Status};
 
 use crate::error::ServiceError;
+use crate::governance::LiveGovernance;
 use crate::issues::IssueStore;
-use crate::read_model::{IssueFilter, IssueIndex};
 use crate::run::MAX_REQUEST_BYTES;
 
 const DEFAULT_PAGE_SIZE: u32 = 50;
@@ -21,7 +22,8 @@ pub const ACTOR_METADATA_KEY: &str = "x-gridledger-actor";
 #[derive(Debug, Clone)]
 pub(crate) struct IssueServiceImpl {
     pub(crate) store: IssueStore,
-    pub(crate) index: Arc<IssueIndex>,
+    /// Its issue facts answer ListIssues' filters.
+    pub(crate) governance: Arc<LiveGovernance>,
 }
 
 /// Refuses requests over [`MAX_REQUEST_BYTES`] with RESOURCE_EXHAUSTED.
@@ -183,8 +185,13 @@ impl proto::issue_service_server::IssueService for IssueServiceImpl {
             Some(parse_issue_id("page_token", &request.page_token).map_err(ServiceError::from)?)
         };
         // Read your writes: the list reflects every command acknowledged before it.
-        self.index.wait_for(self.store.log.head().position).await?;
-        let (issue_ids, next) = self.index.list(&filter, after, page_size as usize)?;
+        self.governance.wait_for(self.store.log.head().position).await?;
+        let (issue_ids, next) = self
+            .governance
+            .projection
+            .read()
+            .map_err(|_| ServiceError::Unavailable("the governance projection is poisoned".to_owned()))?
+            .list_issue_ids(&filter, after, page_size as usize);
         let mut issues = Vec::with_capacity(issue_ids.len());
         for issue_id in issue_ids {
             if let IssueState::Existing(issue) = &self.store.load(issue_id, None)?.state {
@@ -199,7 +206,7 @@ impl proto::issue_service_server::IssueService for IssueServiceImpl {
 }
 
 impl IssueServiceImpl {
-    fn filter(&self, request: &proto::ListIssuesRequest) -> Result<IssueFilter, ServiceError> {
+    fn filter(&self, request: &proto::ListIssuesRequest) -> Result<IssueListFilter, ServiceError> {
         let scope = if request.scope.is_empty() {
             None
         } else {
@@ -224,7 +231,7 @@ impl IssueServiceImpl {
             }
             Some(code)
         };
-        Ok(IssueFilter {
+        Ok(IssueListFilter {
             scope,
             status: issue_status_from_proto("status", request.status)?,
             category,

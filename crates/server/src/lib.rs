@@ -12,7 +12,6 @@ mod error;
 mod governance;
 mod issue_service;
 mod issues;
-mod read_model;
 mod run;
 mod stats_service;
 

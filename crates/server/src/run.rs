@@ -15,7 +15,6 @@ use crate::audit_service::AuditServiceImpl;
 use crate::governance::LiveGovernance;
 use crate::issue_service::IssueServiceImpl;
 use crate::issues::IssueStore;
-use crate::read_model::IssueIndex;
 use crate::stats_service::StatsServiceImpl;
 
 /// Largest request the services accept; larger ones get RESOURCE_EXHAUSTED.
@@ -105,13 +104,12 @@ pub async fn start(
         log: log.clone(),
         registry: Arc::new(config.registry),
     };
-    let index = IssueIndex::spawn(log.clone());
     let (live_governance, governance_task) = LiveGovernance::start(log.clone())
         .await
         .map_err(|error| ServerError::Projection(error.to_string()))?;
     let issue_service = proto::issue_service_server::IssueServiceServer::new(IssueServiceImpl {
         store: store.clone(),
-        index,
+        governance: live_governance.clone(),
     })
     .max_decoding_message_size(MAX_DECODED_REQUEST_BYTES);
     let stats_service = proto::stats_service_server::StatsServiceServer::new(StatsServiceImpl {
