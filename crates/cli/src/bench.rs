@@ -177,6 +177,14 @@ fn durability_name(durability: Durability) -> &'static str {
     }
 }
 
+/// The `fraction` percentile of sorted latencies (nearest rank below).
+pub fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
+    sorted
+        .get(((sorted.len() as f64 * fraction) as usize).min(sorted.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or_default()
+}
+
 pub fn progress_bar(length: u64, message: String) -> ProgressBar {
     let bar = ProgressBar::new(length);
     bar.set_style(
@@ -234,20 +242,14 @@ async fn bench_appends(
     let elapsed = started.elapsed().as_secs_f64().max(f64::EPSILON);
     bar.finish_and_clear();
     latencies.sort_unstable();
-    let percentile = |fraction: f64| {
-        latencies
-            .get(((latencies.len() as f64 * fraction) as usize).min(latencies.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
-    };
     let stats = log.stats();
     log.close()?;
     Ok(AppendFigures {
         appenders,
         durability,
         appends_per_second: latencies.len() as f64 / elapsed,
-        p50: percentile(0.50),
-        p99: percentile(0.99),
+        p50: percentile(&latencies, 0.50),
+        p99: percentile(&latencies, 0.99),
         commits: stats.durable_commits,
         appends: stats.appends_written,
     })

@@ -11,7 +11,7 @@ use gridledger_domain::Registry;
 use gridledger_eventlog::{Durability, measure_storage_bound};
 use gridledger_server::{ServerConfig, start};
 
-use crate::bench::progress_bar;
+use crate::bench::{percentile, progress_bar};
 
 #[derive(Debug, Args)]
 pub struct GrpcBenchArgs {
@@ -101,12 +101,6 @@ pub fn bench_grpc(arguments: GrpcBenchArgs) -> anyhow::Result<()> {
     })?;
     let mut latencies: Vec<Duration> = latencies;
     latencies.sort_unstable();
-    let percentile = |fraction: f64| {
-        latencies
-            .get(((latencies.len() as f64 * fraction) as usize).min(latencies.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
-    };
     let commands_per_second = latencies.len() as f64 / elapsed.as_secs_f64().max(f64::EPSILON);
     let bound_64 = measure_storage_bound(
         &scratch.path().join("bound-64"),
@@ -129,8 +123,8 @@ pub fn bench_grpc(arguments: GrpcBenchArgs) -> anyhow::Result<()> {
     );
     println!(
         "  durable commands over gRPC   {commands_per_second:>10.0} /s   p50 {:.2} ms   p99 {:.2} ms",
-        percentile(0.5).as_secs_f64() * 1e3,
-        percentile(0.99).as_secs_f64() * 1e3
+        percentile(&latencies, 0.5).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3
     );
     println!(
         "  raw sled bound ({value_bytes}-byte values, flush + fdatasync): batch 64 {:.0}/s, batch 1024 {:.0}/s",

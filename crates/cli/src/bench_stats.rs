@@ -1,7 +1,7 @@
 //! `gridledger bench stats`: projection rebuild throughput beside the raw read-all of the same log, and stats query latency over a million issues.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
@@ -13,7 +13,7 @@ use gridledger_eventlog::{AppendRequest, EventLog, EventLogConfig, ExpectedRevis
 use gridledger_projections::{GovernanceProjection, StatsQuery};
 use gridledger_server::events_for_log;
 
-use crate::bench::progress_bar;
+use crate::bench::{percentile, progress_bar};
 
 #[derive(Debug, Args)]
 pub struct StatsBenchArgs {
@@ -84,13 +84,6 @@ fn synthetic_issue(number: usize, registry: &Registry) -> anyhow::Result<(String
         }
     }
     Ok((issue_id.stream_id(), events))
-}
-
-fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
-    sorted
-        .get(((sorted.len() as f64 * fraction) as usize).min(sorted.len().saturating_sub(1)))
-        .copied()
-        .unwrap_or_default()
 }
 
 pub fn bench_stats(arguments: StatsBenchArgs) -> anyhow::Result<()> {
