@@ -262,6 +262,19 @@ fn the_binary_serves_the_cli_and_other_grpc_stacks_and_its_export_verifies() -> 
 
     terminate(&child)?;
     assert!(child.wait()?.success());
+
+    // With the server stopped, the projection can be rebuilt from position 1.
+    let data_dir = directory.path().join("data");
+    let rebuilt = run(
+        env!("CARGO_BIN_EXE_gridledger"),
+        &["--json", "rebuild", "--data", &data_dir.to_string_lossy()],
+    )?;
+    let rebuilt: serde_json::Value = serde_json::from_str(&rebuilt)?;
+    assert_eq!(
+        rebuilt["events"].as_u64(),
+        verified["head_position"].as_u64(),
+        "{rebuilt}"
+    );
     Ok(())
 }
 
