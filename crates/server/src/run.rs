@@ -166,7 +166,9 @@ pub async fn start(
         .add_service(issue_service)
         .add_service(audit_service)
         .add_service(stats_service);
-    let incoming = tonic::transport::server::TcpIncoming::from(listener);
+    // No Nagle delay on small gRPC responses (tonic sets TCP_NODELAY only on addresses it
+    // binds itself).
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     let task = tokio::spawn(async move {
         let served = router.serve_with_incoming_shutdown(incoming, until_stopped).await;
         // In-flight appends have been answered; flush and stop the log's writer.
