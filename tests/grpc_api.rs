@@ -754,3 +754,67 @@ async fn health_and_reflection_name_the_services() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn concurrent_retries_of_a_report_all_get_the_one_issue() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    for round in 0..10 {
+        let head = server.head_position().await?;
+        let mut request = report_request("sent eight times at once");
+        request.meta = meta(&format!("flaky-network-{round}"));
+        let mut attempts = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            let mut client = server.issues();
+            let request = request.clone();
+            attempts.spawn(async move { client.report_issue(request).await.map(tonic::Response::into_inner) });
+        }
+        let mut acks = Vec::new();
+        while let Some(ack) = attempts.join_next().await {
+            acks.push(ack??);
+        }
+        let issue_ids: std::collections::BTreeSet<&str> = acks.iter().map(|ack| ack.issue_id.as_str()).collect();
+        assert_eq!(issue_ids.len(), 1, "round {round}: {acks:?}");
+        assert_eq!(
+            acks.iter().filter(|ack| !ack.duplicate).count(),
+            1,
+            "round {round}: {acks:?}"
+        );
+        assert_eq!(server.head_position().await?, head + 1, "round {round}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn concurrent_retries_of_a_command_all_get_its_ack() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    for round in 0..10 {
+        let issue = report(&server).await?;
+        let head = server.head_position().await?;
+        let mut attempts = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            let request = proto::HandleInGridRequest {
+                meta: meta(&format!("handle-{round}")),
+                issue_id: issue.issue_id.clone(),
+                summary: "fixed".to_owned(),
+            };
+            let mut client = server.issues();
+            attempts.spawn(async move { client.handle_in_grid(request).await.map(tonic::Response::into_inner) });
+        }
+        let mut acks = Vec::new();
+        while let Some(ack) = attempts.join_next().await {
+            acks.push(ack??);
+        }
+        assert_eq!(
+            acks.iter().filter(|ack| !ack.duplicate).count(),
+            1,
+            "round {round}: {acks:?}"
+        );
+        assert!(
+            acks.iter()
+                .all(|ack| ack.revision == 1 && ack.status == Resolved as i32),
+            "round {round}: {acks:?}"
+        );
+        assert_eq!(server.head_position().await?, head + 1, "round {round}");
+    }
+    Ok(())
+}

@@ -104,21 +104,7 @@ impl IssueStore {
     ) -> Result<proto::CommandAck, ServiceError> {
         let request_id = RequestId::try_from(request.meta.request_id.clone())?;
         if let Some(earlier) = self.log.find_request(&request_id)? {
-            let issue_id = if request.issue_id_chosen_by_server {
-                // A retried report: the issue its first attempt created (a report is revision 0).
-                let reported = IssueId::from_stream_id(earlier.stream_id.as_str())
-                    .ok()
-                    .filter(|_| earlier.last_revision == 0);
-                reported.ok_or_else(|| {
-                    ServiceError::invalid(
-                        "meta.request_id",
-                        format!("was already used for another command, on {}", earlier.stream_id),
-                    )
-                })?
-            } else {
-                request.issue_id
-            };
-            return self.ack_for_earlier_append(issue_id, &earlier);
+            return self.ack_for_earlier_append(&request, &earlier);
         }
         let stream_id = stream_id_of(request.issue_id)?;
         let mut attempts = 0;
@@ -138,7 +124,17 @@ impl IssueStore {
             if let Some(occurred_at) = request.meta.occurred_at {
                 envelope = envelope.with_occurred_at(occurred_at);
             }
-            let events = decide(&loaded.state, envelope)?;
+            let events = match decide(&loaded.state, envelope) {
+                Ok(events) => events,
+                Err(refusal) => {
+                    // A retry whose original committed since the first look is answered
+                    // with the original, not refused by the state the original produced.
+                    if let Some(earlier) = self.log.find_request(&request_id)? {
+                        return self.ack_for_earlier_append(&request, &earlier);
+                    }
+                    return Err(refusal.into());
+                }
+            };
             let expected_revision = current_revision.map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact);
             let append = AppendRequest {
                 stream_id: stream_id.clone(),
@@ -148,7 +144,18 @@ impl IssueStore {
                 events: events_for_log(&events),
             };
             match self.log.append(append).await {
-                Ok(outcome) if outcome.duplicate => return self.ack_for_earlier_append(request.issue_id, &outcome),
+                // The retry raced its original, which committed first.
+                Ok(outcome) if outcome.duplicate => return self.ack_for_earlier_append(&request, &outcome),
+                // A report retried while its original (with another server-chosen id) was
+                // being committed: answer with the original, now durable.
+                Err(EventLogError::RequestIdReused { .. }) if request.issue_id_chosen_by_server => {
+                    if let Some(earlier) = self.log.find_request(&request_id)? {
+                        return self.ack_for_earlier_append(&request, &earlier);
+                    }
+                    return Err(ServiceError::Unavailable(format!(
+                        "the first attempt of request {request_id} is still being committed; retry"
+                    )));
+                }
                 Ok(outcome) => {
                     let state_after = events.iter().fold(loaded.state, evolve);
                     return Ok(ack(request.issue_id, &outcome, &state_after));
@@ -176,9 +183,24 @@ impl IssueStore {
     /// The ack of a committed append whose request id came again.
     fn ack_for_earlier_append(
         &self,
-        issue_id: IssueId,
+        request: &CommandRequest,
         earlier: &AppendOutcome,
     ) -> Result<proto::CommandAck, ServiceError> {
+        let issue_id = if request.issue_id_chosen_by_server {
+            // A retried report: the issue its first attempt created (a report is revision 0),
+            // whatever id the server picked for this attempt.
+            IssueId::from_stream_id(earlier.stream_id.as_str())
+                .ok()
+                .filter(|_| earlier.last_revision == 0)
+                .ok_or_else(|| {
+                    ServiceError::invalid(
+                        "meta.request_id",
+                        format!("was already used for another command, on {}", earlier.stream_id),
+                    )
+                })?
+        } else {
+            request.issue_id
+        };
         if earlier.stream_id.as_str() != issue_id.stream_id() {
             return Err(ServiceError::invalid(
                 "meta.request_id",
