@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 
 use gridledger_api::decode_event;
-use gridledger_domain::{CategoryCode, GridCode, IssueEvent, IssueEventBody, IssueId, IssueStatus, Timestamp};
+use gridledger_domain::{CategoryCode, GridCode, IssueEvent, IssueEventBody, IssueId, IssueStatus};
 use gridledger_eventlog::{EventLog, Position, ProjectionStore, RecordedEvent};
 use serde::{Deserialize, Serialize};
 
@@ -357,15 +357,6 @@ impl GovernanceProjection {
         self.changed_issues = (0..self.issues.len() as u32).collect();
         self.changed_meetings = self.meetings.keys().cloned().collect();
         self.save(store)
-    }
-
-    /// The business time of the earliest report (for callers that want a default period).
-    pub fn earliest_report(&self) -> Option<Timestamp> {
-        self.issues
-            .iter()
-            .map(|facts| facts.reported_at)
-            .min()
-            .map(Timestamp::from_unix_micros)
     }
 }
 
