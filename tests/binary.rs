@@ -17,10 +17,11 @@ fn repository_root() -> PathBuf {
 }
 
 /// `gridledger serve` on a free port; returns the child and the address it printed.
-fn spawn_server(data_dir: &Path) -> anyhow::Result<(Child, String)> {
+fn spawn_server(data_dir: &Path, extra_arguments: &[&str]) -> anyhow::Result<(Child, String)> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_gridledger"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])
         .arg(data_dir)
+        .args(extra_arguments)
         .env("GRIDLEDGER_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -93,7 +94,27 @@ fn terminate(child: &Child) -> anyhow::Result<()> {
 #[test]
 fn the_binary_serves_the_cli_and_other_grpc_stacks_and_its_export_verifies() -> anyhow::Result<()> {
     let directory = tempfile::tempdir()?;
-    let (mut child, address) = spawn_server(&directory.path().join("data"))?;
+    // A registry that does not validate stops the server before it serves, saying why.
+    let bad_registry = directory.path().join("bad-registry.json");
+    std::fs::write(&bad_registry, r#"{"districts": []}"#)?;
+    let refused = Command::new(env!("CARGO_BIN_EXE_gridledger"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--registry"])
+        .arg(&bad_registry)
+        .arg("--data")
+        .arg(directory.path().join("never"))
+        .output()?;
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("registry"),
+        "{refused:?}"
+    );
+    // The operator's path: print the built-in registry, serve with it as a file.
+    let registry_file = directory.path().join("registry.json");
+    std::fs::write(&registry_file, run(env!("CARGO_BIN_EXE_gridledger"), &["registry"])?)?;
+    let (mut child, address) = spawn_server(
+        &directory.path().join("data"),
+        &["--registry", &registry_file.to_string_lossy()],
+    )?;
     let server = format!("http://{address}");
     let cli = |arguments: &[&str]| {
         let mut all = vec!["--server", server.as_str(), "--json"];
@@ -284,7 +305,7 @@ async fn sigterm_during_load_exits_zero_and_keeps_every_acknowledged_command() -
     const ACKS_BEFORE_SIGTERM: usize = 300;
     let directory = tempfile::tempdir()?;
     let data_dir = directory.path().join("data");
-    let (mut child, address) = spawn_server(&data_dir)?;
+    let (mut child, address) = spawn_server(&data_dir, &[])?;
     let channel = Channel::from_shared(format!("http://{address}"))?.connect().await?;
     let acknowledged: Arc<Mutex<Vec<proto::CommandAck>>> = Arc::new(Mutex::new(Vec::new()));
     let (enough_sender, mut enough) = tokio::sync::watch::channel(0usize);
@@ -316,7 +337,7 @@ async fn sigterm_during_load_exits_zero_and_keeps_every_acknowledged_command() -
 
     let acknowledged = std::mem::take(&mut *acknowledged.lock().map_err(|_| anyhow::anyhow!("poisoned"))?);
     assert!(acknowledged.len() >= ACKS_BEFORE_SIGTERM);
-    let (mut child, address) = spawn_server(&data_dir)?;
+    let (mut child, address) = spawn_server(&data_dir, &[])?;
     let channel = Channel::from_shared(format!("http://{address}"))?.connect().await?;
     let mut issues = IssueServiceClient::new(channel.clone());
     for ack in &acknowledged {
