@@ -190,5 +190,18 @@ async fn a_restart_resumes_from_the_checkpoint_and_a_rebuild_equals_live() -> an
     let after_rebuild = start().await?;
     assert_eq!(every_figure(&after_rebuild.channel, None).await?, live);
     after_rebuild.server.shutdown().await?;
+
+    // A checkpoint that no longer decodes is dropped and rebuilt from the log.
+    let log = EventLog::open(EventLogConfig::new(&data_dir))?;
+    let store = log.projection_store(CHECKPOINT_NAME)?;
+    store.commit(
+        head,
+        vec![(b"not a checkpoint entry".to_vec(), Some(b"garbage".to_vec()))],
+    )?;
+    log.close()?;
+    drop((store, log));
+    let after_damage = start().await?;
+    assert_eq!(every_figure(&after_damage.channel, None).await?, live);
+    after_damage.server.shutdown().await?;
     Ok(())
 }

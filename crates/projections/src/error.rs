@@ -25,7 +25,7 @@ impl ProjectionError {
         ProjectionError::CorruptCheckpoint(reason.into())
     }
 
-    pub(crate) fn encode(error: serde_json::Error) -> Self {
+    pub(crate) fn encode(error: postcard::Error) -> Self {
         ProjectionError::Encode(error.to_string())
     }
 }

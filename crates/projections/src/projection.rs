@@ -251,7 +251,7 @@ impl GovernanceProjection {
                         .ok()
                         .and_then(|bytes| IssueId::from_uuid(uuid::Uuid::from_bytes(bytes)).ok())
                         .ok_or_else(|| ProjectionError::corrupt_checkpoint("malformed issue key"))?;
-                    let stored: StoredIssue = serde_json::from_slice(&value)
+                    let stored: StoredIssue = postcard::from_bytes(&value)
                         .map_err(|error| ProjectionError::corrupt_checkpoint(format!("issue {issue_id}: {error}")))?;
                     let mut facts = stored.facts;
                     facts.grid = intern(&mut projection.grids, &mut projection.grid_ordinals, &stored.grid);
@@ -270,7 +270,7 @@ impl GovernanceProjection {
                 Some((&MEETING_KEY, name)) => {
                     let meeting_id = String::from_utf8(name.to_vec())
                         .map_err(|_| ProjectionError::corrupt_checkpoint("malformed meeting key"))?;
-                    let stored: StoredMeeting = serde_json::from_slice(&value).map_err(|error| {
+                    let stored: StoredMeeting = postcard::from_bytes(&value).map_err(|error| {
                         ProjectionError::corrupt_checkpoint(format!("meeting {meeting_id}: {error}"))
                     })?;
                     let issues = stored
@@ -314,7 +314,10 @@ impl GovernanceProjection {
             };
             let mut key = vec![ISSUE_KEY];
             key.extend_from_slice(issue_id.as_uuid().as_bytes());
-            changes.push((key, Some(serde_json::to_vec(&stored).map_err(ProjectionError::encode)?)));
+            changes.push((
+                key,
+                Some(postcard::to_stdvec(&stored).map_err(ProjectionError::encode)?),
+            ));
         }
         for meeting_id in &self.changed_meetings {
             let Some(meeting) = self.meetings.get(meeting_id) else {
@@ -331,7 +334,10 @@ impl GovernanceProjection {
             };
             let mut key = vec![MEETING_KEY];
             key.extend_from_slice(meeting_id.as_bytes());
-            changes.push((key, Some(serde_json::to_vec(&stored).map_err(ProjectionError::encode)?)));
+            changes.push((
+                key,
+                Some(postcard::to_stdvec(&stored).map_err(ProjectionError::encode)?),
+            ));
         }
         store.commit(self.position, changes)?;
         self.changed_issues.clear();

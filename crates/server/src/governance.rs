@@ -31,10 +31,21 @@ impl LiveGovernance {
     ) -> Result<(Arc<LiveGovernance>, tokio::task::JoinHandle<()>), ServiceError> {
         let store = log.projection_store(CHECKPOINT_NAME)?;
         let loading_store = store.clone();
-        let projection = tokio::task::spawn_blocking(move || GovernanceProjection::load(&loading_store))
-            .await
-            .map_err(|error| ServiceError::Unavailable(format!("loading the projection failed: {error}")))?
-            .map_err(projection_failed)?;
+        let projection = tokio::task::spawn_blocking(move || {
+            match GovernanceProjection::load(&loading_store) {
+                // The checkpoint is derived data: one that no longer decodes (damaged, or
+                // written by another version) is dropped and the log replayed instead.
+                Err(ProjectionError::CorruptCheckpoint(reason)) => {
+                    tracing::warn!(reason, "governance checkpoint unusable; rebuilding it from the log");
+                    loading_store.clear()?;
+                    Ok(GovernanceProjection::default())
+                }
+                other => other,
+            }
+        })
+        .await
+        .map_err(|error| ServiceError::Unavailable(format!("loading the projection failed: {error}")))?
+        .map_err(projection_failed)?;
         let position = projection.position();
         tracing::info!(
             position,
