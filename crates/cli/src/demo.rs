@@ -11,7 +11,7 @@ use gridledger_server::{ServerConfig, start};
 
 use crate::output;
 use crate::simulate::{Profile, simulate};
-use crate::stats::print_rows;
+use crate::stats::{breakdown_rows, print_rows};
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -60,18 +60,14 @@ pub fn run(json: bool, arguments: DemoArgs) -> anyhow::Result<()> {
             .await
             .map_err(output::status_error)?
             .into_inner();
-        let streets: Vec<(String, proto::GovernanceStats)> = stats
-            .breakdown_governance_stats(proto::BreakdownGovernanceStatsRequest {
+        let streets = breakdown_rows(
+            &mut stats,
+            proto::BreakdownGovernanceStatsRequest {
                 group_by: proto::GroupBy::Street as i32,
                 ..Default::default()
-            })
-            .await
-            .map_err(output::status_error)?
-            .into_inner()
-            .rows
-            .into_iter()
-            .map(|row| (row.key, row.stats.unwrap_or_default()))
-            .collect();
+            },
+        )
+        .await?;
         let verified = AuditServiceClient::new(channel)
             .verify_log(proto::VerifyLogRequest::default())
             .await

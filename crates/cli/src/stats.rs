@@ -163,6 +163,22 @@ fn csv_field(value: &str) -> String {
     }
 }
 
+/// A breakdown's rows as (key, figures).
+pub async fn breakdown_rows(
+    client: &mut StatsServiceClient<tonic::transport::Channel>,
+    request: proto::BreakdownGovernanceStatsRequest,
+) -> anyhow::Result<Vec<(String, proto::GovernanceStats)>> {
+    Ok(client
+        .breakdown_governance_stats(request)
+        .await
+        .map_err(output::status_error)?
+        .into_inner()
+        .rows
+        .into_iter()
+        .map(|row| (row.key, row.stats.unwrap_or_default()))
+        .collect())
+}
+
 pub fn run(server: &str, json: bool, arguments: StatsArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime
@@ -217,22 +233,18 @@ pub fn run(server: &str, json: bool, arguments: StatsArgs) -> anyhow::Result<()>
                 GroupByChoice::Month => (proto::GroupBy::Month, "month"),
                 GroupByChoice::Year => (proto::GroupBy::Year, "year"),
             };
-            let rows: Vec<(String, proto::GovernanceStats)> = client
-                .breakdown_governance_stats(proto::BreakdownGovernanceStatsRequest {
+            let rows = breakdown_rows(
+                &mut client,
+                proto::BreakdownGovernanceStatsRequest {
                     scope: arguments.scope,
                     group_by: wire as i32,
                     category: arguments.category,
                     period_start,
                     period_end,
                     as_of,
-                })
-                .await
-                .map_err(output::status_error)?
-                .into_inner()
-                .rows
-                .into_iter()
-                .map(|row| (row.key, row.stats.unwrap_or_default()))
-                .collect();
+                },
+            )
+            .await?;
             if json {
                 let rows: Vec<serde_json::Value> = rows
                     .iter()

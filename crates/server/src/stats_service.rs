@@ -57,14 +57,16 @@ struct ParsedQuery {
 }
 
 impl StatsServiceImpl {
-    fn parse(
-        &self,
-        scope: &str,
-        category: &str,
-        period_start: Option<&prost_types::Timestamp>,
-        period_end: Option<&prost_types::Timestamp>,
-        as_of: Option<&prost_types::Timestamp>,
-    ) -> Result<ParsedQuery, ServiceError> {
+    /// Validates the filters both RPCs share (a breakdown passes its own as this message).
+    fn parse(&self, filters: &proto::GetGovernanceStatsRequest) -> Result<ParsedQuery, ServiceError> {
+        let proto::GetGovernanceStatsRequest {
+            scope,
+            category,
+            period_start,
+            period_end,
+            as_of,
+        } = filters;
+        let (period_start, period_end, as_of) = (period_start.as_ref(), period_end.as_ref(), as_of.as_ref());
         let scope = if scope.is_empty() {
             None
         } else {
@@ -159,14 +161,7 @@ impl proto::stats_service_server::StatsService for StatsServiceImpl {
         &self,
         request: Request<proto::GetGovernanceStatsRequest>,
     ) -> Result<Response<proto::GovernanceStats>, Status> {
-        let request = request.into_inner();
-        let parsed = self.parse(
-            &request.scope,
-            &request.category,
-            request.period_start.as_ref(),
-            request.period_end.as_ref(),
-            request.as_of.as_ref(),
-        )?;
+        let parsed = self.parse(request.get_ref())?;
         let query = parsed.query;
         let stats = self
             .with_projection(parsed.as_of, move |projection| projection.stats(&query))
@@ -194,13 +189,13 @@ impl proto::stats_service_server::StatsService for StatsServiceImpl {
                 .into());
             }
         };
-        let parsed = self.parse(
-            &request.scope,
-            &request.category,
-            request.period_start.as_ref(),
-            request.period_end.as_ref(),
-            request.as_of.as_ref(),
-        )?;
+        let parsed = self.parse(&proto::GetGovernanceStatsRequest {
+            scope: request.scope,
+            category: request.category,
+            period_start: request.period_start,
+            period_end: request.period_end,
+            as_of: request.as_of,
+        })?;
         let query = parsed.query;
         let rows = self
             .with_projection(parsed.as_of, move |projection| projection.breakdown(&query, group_by))
