@@ -1,37 +1,59 @@
-//! The gRPC contract of gridledger: generated protobuf/gRPC code and the proto <-> domain conversions.
+//! The gRPC contract of gridledger and the one seam between the wire and the domain.
 //!
-//! This is the only crate where generated types and domain types meet. Conversions from
-//! the wire validate on receipt and fail with [`DomainError::InvalidField`] naming the API
-//! field; conversions to the wire cannot fail.
+//! - [`proto`]: the code generated from `proto/gridledger/v1/gridledger.proto` (the one
+//!   module that holds it); its stored-event and record messages are `gridledger-codec`'s
+//!   and `gridledger-eventlog`'s types, so each .proto is compiled once.
+//! - Conversions, validating on receipt with [`WireError`]s that name the wire field:
+//!   commands ([`CommandRequest`], [`WireCommand`]), issues ([`IssueView`]), statistics and
+//!   their filters ([`StatsFilter`], checked against the registry once), recorded events,
+//!   acknowledgements ([`Acknowledgement`]) and the metadata keys.
+//! - [`client::Client`]: the typed client every client-side command uses.
+//!
+//! Domain errors name domain concepts; [`WireError`] maps them to the contract's field
+//! names ([`wire_field_name`]). Contract guide: `docs/api.md`.
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+mod ack;
+pub mod client;
 mod commands;
-mod enums;
-mod events;
 mod issue;
-mod time;
+mod metadata;
+mod recorded;
+mod stats;
 
 pub mod proto {
-    //! Code generated from `proto/gridledger/v1/*.proto`; nothing else lives here.
+    //! Code generated from `proto/gridledger/v1/gridledger.proto`; nothing else lives here.
+    //! The messages it imports are re-exported from the crates that compile them.
     #![allow(clippy::all, clippy::pedantic, missing_debug_implementations)]
     tonic::include_proto!("gridledger.v1");
+
+    pub use gridledger_codec::proto::{
+        AssignmentAccepted, CommitteeDecisionRecorded, DeliberationConcluded, DeliberationConvened, EscalationReason,
+        Forum, IssueDispatched, IssueEscalated, IssueEventBody, IssueHandledInGrid, IssueReopened, IssueReported,
+        IssueResolved, IssueStatus, IssueWithdrawn, ResolutionEvaluated, ResolutionLevel, Satisfaction,
+        WithdrawalReason, issue_event_body,
+    };
+    pub use gridledger_eventlog::EventRecord;
 
     /// The encoded `FileDescriptorSet` of the contract, for gRPC server reflection.
     pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/gridledger_descriptor.bin"));
 }
 
-pub use commands::{CommandMeta, CommandRequest, parse_issue_id};
-pub use enums::{issue_status_from_proto, issue_status_to_proto};
-pub use events::{EncodedEvent, EventDecodeError, decode_event, decode_event_body, encode_event, event_body_to_proto};
-pub use issue::issue_to_proto;
-pub use time::{timestamp_from_proto, timestamp_to_proto};
-
-use gridledger_domain::DomainError;
-
-fn invalid(field: &'static str, reason: impl Into<String>) -> DomainError {
-    DomainError::InvalidField {
-        field,
-        reason: reason.into(),
-    }
-}
+pub use ack::Acknowledgement;
+pub use commands::{CommandMeta, CommandRequest, IssueReport, MAX_REQUEST_ID_CHARS, WireCommand, parse_issue_id};
+pub use gridledger_codec::{
+    EventDecodeError, WireError, decode_record, decode_recorded, encode_events, timestamp_from_proto,
+    timestamp_to_proto, wire_field_name,
+};
+pub use issue::{IssueView, issue_to_proto};
+pub use metadata::{ACTOR_METADATA_KEY, MAX_ACTOR_CHARS, actor_of};
+pub use recorded::{
+    ReplayStep, recorded_from_proto, recorded_to_proto, replay_step_from_proto, verify_report_from_proto,
+    verify_report_to_proto,
+};
+pub use stats::{
+    BreakdownRow, StatsFilter, breakdown_from_proto, breakdown_rows_from_proto, breakdown_rows_to_proto,
+    breakdown_to_proto, category_filter_from_proto, list_filter_from_proto, list_request_to_proto,
+    scope_from_proto, stats_from_proto, stats_to_proto,
+};

@@ -1,7 +1,13 @@
 //! Requests from the wire become domain commands (or field errors), and events survive their stored form.
 
-use gridledger_api::{CommandRequest, EventDecodeError, decode_event, encode_event, proto};
-use gridledger_domain::{CommandEnvelope, DomainError, IssueId, IssueState, Registry, Timestamp, decide, evolve};
+use gridledger_api::{
+    Acknowledgement, CommandMeta, CommandRequest, EventDecodeError, IssueView, WireCommand, WireError, decode_record,
+    encode_events, proto,
+};
+use gridledger_domain::{
+    CommandEnvelope, DomainError, IssueId, IssueState, Registry, RegistryError, Timestamp, decide, evolve,
+};
+use gridledger_eventlog::EventRecord;
 
 const NOW: i64 = 1_700_000_000_000_000;
 
@@ -19,21 +25,32 @@ fn in_days(days: i64) -> Option<prost_types::Timestamp> {
     )))
 }
 
-/// Applies each request through decide, then checks every emitted event encodes and decodes
-/// back to itself and folds to the same state.
-fn check(requests: Vec<Result<CommandRequest, DomainError>>) -> IssueState {
+/// A stored record holding one encoded event (the fields the decoder reads).
+fn stored(event_type: &str, occurred_at: i64, payload: Vec<u8>) -> EventRecord {
+    EventRecord {
+        event_type: event_type.to_owned(),
+        occurred_at,
+        event: payload,
+        ..EventRecord::default()
+    }
+}
+
+/// Applies each request through decide, then checks: the client's wire form of the command
+/// converts back to the same request; every emitted event encodes and decodes back to itself
+/// and folds to the same state; and the issue survives its wire form.
+fn check(requests: Vec<Result<CommandRequest, WireError>>) -> IssueState {
     let mut state = IssueState::Absent;
     for (index, request) in requests.into_iter().enumerate() {
         let request = request.unwrap_or_else(|error| panic!("request {index}: {error}"));
+        check_client_form(&request, index);
         let events = decide(
             &state,
             CommandEnvelope::new(Timestamp::from_unix_micros(NOW), request.command),
         )
         .unwrap_or_else(|error| panic!("request {index}: {error}"));
-        for event in events {
-            let encoded = encode_event(&event);
-            let decoded = decode_event(encoded.event_type, encoded.occurred_at_micros, &encoded.payload);
-            assert_eq!(decoded.as_ref(), Ok(&event), "request {index}");
+        for (event, encoded) in events.iter().zip(encode_events(&events)) {
+            let decoded = decode_record(&stored(&encoded.event_type, encoded.occurred_at_micros, encoded.payload.clone()));
+            assert_eq!(decoded.as_ref(), Ok(event), "request {index}");
             let wrong_type = if event.event_type() == "IssueReopened" {
                 "IssueResolved"
             } else {
@@ -41,15 +58,45 @@ fn check(requests: Vec<Result<CommandRequest, DomainError>>) -> IssueState {
             };
             assert!(
                 matches!(
-                    decode_event(wrong_type, encoded.occurred_at_micros, &encoded.payload),
+                    decode_record(&stored(wrong_type, encoded.occurred_at_micros, encoded.payload)),
                     Err(EventDecodeError::TypeMismatch { .. })
                 ),
                 "request {index}"
             );
-            state = evolve(state, &event);
+            state = evolve(state, event);
+        }
+        if let Some(issue) = state.issue() {
+            let view = IssueView::from(issue);
+            assert_eq!(IssueView::try_from(view.to_proto()), Ok(view), "request {index}");
         }
     }
     state
+}
+
+/// The request a client builds from a domain command converts back into that command.
+fn check_client_form(request: &CommandRequest, index: usize) {
+    let registry = Registry::builtin_runzhou();
+    let wire = WireCommand::of(request.issue_id, &request.meta, &request.command);
+    let back: Result<CommandRequest, WireError> = match wire {
+        WireCommand::ReportIssue(report) => report.into_command(&registry, || request.issue_id),
+        WireCommand::HandleInGrid(wire) => wire.try_into(),
+        WireCommand::DispatchIssue(wire) => wire.try_into(),
+        WireCommand::AcceptAssignment(wire) => wire.try_into(),
+        WireCommand::ConveneDeliberation(wire) => wire.try_into(),
+        WireCommand::ConcludeDeliberation(wire) => wire.try_into(),
+        WireCommand::EscalateIssue(wire) => wire.try_into(),
+        WireCommand::RecordCommitteeDecision(wire) => wire.try_into(),
+        WireCommand::ResolveIssue(wire) => wire.try_into(),
+        WireCommand::EvaluateResolution(wire) => wire.try_into(),
+        WireCommand::ReopenIssue(wire) => wire.try_into(),
+        WireCommand::WithdrawIssue(wire) => wire.try_into(),
+    };
+    let back = back.unwrap_or_else(|error| panic!("request {index}: {error}"));
+    assert_eq!(
+        (&back.meta, back.issue_id, &back.command),
+        (&request.meta, request.issue_id, &request.command),
+        "request {index}"
+    );
 }
 
 #[test]
@@ -175,13 +222,17 @@ fn bad_requests_name_the_field() {
             IssueId::parse("0192f3a4-5b6c-7d8e-9fa0-b1c2d3e4f506").expect("valid")
         })
     };
-    let field_of = |result: Result<CommandRequest, DomainError>| match result {
-        Err(DomainError::InvalidField { field, .. }) => field.to_owned(),
-        Err(DomainError::UnknownJurisdiction { .. }) => "unknown grid".to_owned(),
-        Err(DomainError::UnknownCategory { .. }) => "unknown category".to_owned(),
+    let field_of = |result: Result<CommandRequest, WireError>| match result {
+        Err(WireError::InvalidField { field, .. }) => field.to_owned(),
+        Err(WireError::Domain(DomainError::Registry(RegistryError::UnknownJurisdiction { .. }))) => {
+            "unknown grid".to_owned()
+        }
+        Err(WireError::Domain(DomainError::Registry(RegistryError::UnknownCategory { .. }))) => {
+            "unknown category".to_owned()
+        }
         other => format!("{other:?}"),
     };
-    let cases: Vec<(Result<CommandRequest, DomainError>, &str)> = vec![
+    let cases: Vec<(Result<CommandRequest, WireError>, &str)> = vec![
         (report("runzhou.s1.c01.g01", "environment", &"x".repeat(201)), "title"),
         (report("runzhou.s1.c01", "environment", "t"), "grid_code"),
         (report("Runzhou.s1.c01.g01", "environment", "t"), "grid_code"),
@@ -298,4 +349,26 @@ fn bad_requests_name_the_field() {
     for (index, (result, expected_field)) in cases.into_iter().enumerate() {
         assert_eq!(field_of(result), expected_field, "case {index}");
     }
+}
+
+#[test]
+fn acknowledgements_survive_the_wire_and_bad_ones_name_the_field() {
+    let issue_id = IssueId::parse("0192f3a4-5b6c-7d8e-9fa0-b1c2d3e4f506").expect("valid");
+    let ack = Acknowledgement {
+        issue_id,
+        revision: 3,
+        position: 42,
+        event_hash: [7; 32],
+        status: Some(gridledger_domain::IssueStatus::InProgress),
+        duplicate: true,
+    };
+    assert_eq!(Acknowledgement::try_from(ack.to_proto()), Ok(ack.clone()));
+    let mut short_hash = ack.to_proto();
+    short_hash.event_hash.truncate(31);
+    assert!(matches!(
+        Acknowledgement::try_from(short_hash),
+        Err(WireError::InvalidField { field: "event_hash", .. })
+    ));
+    let meta = CommandMeta::with_fresh_request_id();
+    assert!(CommandMeta::check_request_id(&meta.request_id).is_ok());
 }

@@ -1,12 +1,12 @@
-//! Issue categories (SPEC §3.1): a [`CategoryCode`] such as `public-security`, a display
-//! name and a default handling deadline that sets a new issue's `due_at`.
-
-use std::fmt;
+//! Issue categories (the categories of `docs/product.md`): a [`CategoryCode`] such as
+//! `public-security`, a display name and a default handling deadline that sets a new
+//! issue's `due_at`.
 
 use serde::{Deserialize, Serialize};
 
 use crate::jurisdiction::{InvalidCodeError, validate_code_segment};
 use crate::registry::{CategoryDocument, DisplayName, RegistryError};
+use crate::string_newtype::string_newtype;
 use crate::time::DurationMicros;
 
 /// Most characters in a category code.
@@ -32,38 +32,13 @@ impl CategoryCode {
     pub(crate) fn from_trusted_string(value: String) -> Self {
         Self(value)
     }
-
-    /// The code text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl TryFrom<String> for CategoryCode {
-    type Error = InvalidCodeError;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<CategoryCode> for String {
-    fn from(code: CategoryCode) -> Self {
-        code.0
-    }
-}
-
-impl AsRef<str> for CategoryCode {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for CategoryCode {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str(&self.0)
-    }
-}
+string_newtype!(
+    CategoryCode,
+    error = InvalidCodeError,
+    parse = |value| CategoryCode::parse(&value)
+);
 
 /// A registered category: code, display name and default handling deadline
 /// (1..=8784 hours).

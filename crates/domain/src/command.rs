@@ -1,4 +1,4 @@
-//! Commands of the issue lifecycle (SPEC §3.2): one struct per command, the
+//! Commands of the issue lifecycle (`docs/product.md`): one struct per command, the
 //! [`IssueCommand`] enum over them, their stable [`CommandKind`] names, and the
 //! [`CommandEnvelope`] carrying the caller's clock and business time into [`crate::decide()`].
 
@@ -62,8 +62,9 @@ pub struct ReportIssue {
 }
 
 impl ReportIssue {
-    /// Builds the command if `grid` and `category` are registered:
-    /// [`DomainError::UnknownJurisdiction`] / [`DomainError::UnknownCategory`] otherwise.
+    /// Builds the command if `grid` and `category` are registered; otherwise the
+    /// registry's own lookup error ([`crate::RegistryError::UnknownJurisdiction`] or
+    /// [`crate::RegistryError::UnknownCategory`]) as [`DomainError::Registry`].
     pub fn new(
         registry: &Registry,
         issue_id: IssueId,
@@ -73,17 +74,8 @@ impl ReportIssue {
         description: FreeText,
         reporter_id: PersonId,
     ) -> Result<Self, DomainError> {
-        if registry.grid(&grid).is_err() {
-            return Err(DomainError::UnknownJurisdiction {
-                code: grid.as_str().to_owned(),
-            });
-        }
-        let category = registry
-            .category(category)
-            .map_err(|_| DomainError::UnknownCategory {
-                code: category.as_str().to_owned(),
-            })?
-            .clone();
+        registry.grid(&grid)?;
+        let category = registry.category(category)?.clone();
         Ok(Self {
             issue_id,
             grid,
@@ -194,7 +186,8 @@ pub struct RecordCommitteeDecision {
     pub due_at: Timestamp,
 }
 
-/// The issue is resolved (level COMMITTEE if escalated in this cycle, else COMMUNITY).
+/// The issue is resolved (at the level [`crate::ResolutionLevel::of_resolution`] gives:
+/// COMMITTEE if escalated in this cycle, else COMMUNITY).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResolveIssue {
     /// What was done.

@@ -1,7 +1,7 @@
-//! The issue decider: every business rule of the lifecycle (SPEC §3.2) in one pure,
-//! deterministic function, [`decide`], and the one predicate, [`is_command_allowed`], that
-//! both `decide` and [`allowed_commands`] use, so a refusal always lists exactly what the
-//! state allows.
+//! The issue decider: every business rule of the lifecycle (`docs/product.md`) in one
+//! pure, deterministic function, [`decide`], and the one predicate, [`is_command_allowed`],
+//! that both `decide` and [`allowed_commands`] use, so a refusal always lists exactly what
+//! the state allows.
 
 use crate::command::{CommandEnvelope, CommandKind, IssueCommand, ReportIssue};
 use crate::error::{DomainError, OccurredAtProblem};
@@ -10,6 +10,7 @@ use crate::event::{
     IssueEscalated, IssueEvent, IssueEventBody, IssueHandledInGrid, IssueReopened, IssueReported, IssueResolved,
     IssueWithdrawn, ResolutionEvaluated,
 };
+use crate::field::Field;
 use crate::issue::{IssueStatus, WithdrawalReason};
 use crate::state::{Issue, IssueState};
 use crate::time::{MAX_CLOCK_SKEW, Timestamp};
@@ -148,7 +149,7 @@ fn decide_report(report: &ReportIssue, occurred_at: Timestamp, now: Timestamp) -
 fn check_due_at_after_occurred_at(due_at: Timestamp, occurred_at: Timestamp) -> Result<(), DomainError> {
     if due_at <= occurred_at {
         return Err(DomainError::InvalidField {
-            field: "due_at",
+            field: Field::DueAt,
             reason: format!("must be after occurred_at ({occurred_at}), got {due_at}"),
         });
     }
@@ -239,7 +240,7 @@ fn decide_lifecycle_command(
                 && duplicate_of == issue.issue_id
             {
                 return Err(DomainError::InvalidField {
-                    field: "duplicate_of",
+                    field: Field::DuplicateOf,
                     reason: format!("an issue cannot be a duplicate of itself ({duplicate_of})"),
                 });
             }

@@ -2,18 +2,20 @@
 //! maps to a status code.
 
 use crate::command::CommandKind;
+use crate::field::Field;
 use crate::issue::{IssueId, IssueStatus};
+use crate::registry::RegistryError;
 use crate::text::{MeetingId, PersonId};
 use crate::time::{DurationMicros, Timestamp};
 
 /// Why a command was refused. Every variant's message names what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DomainError {
-    /// A request field is malformed or out of bounds.
+    /// A field of a command or event is malformed or out of bounds.
     #[error("invalid {field}: {reason}")]
     InvalidField {
-        /// The field, as named in the API (`title`, `due_at`, `supporting_departments`...).
-        field: &'static str,
+        /// The field, as a domain concept (the `api` crate maps it to its wire name).
+        field: Field,
         /// What is wrong with it.
         reason: String,
     },
@@ -75,18 +77,10 @@ pub enum DomainError {
         /// The meeting named by the command.
         given_meeting_id: MeetingId,
     },
-    /// A jurisdiction that is not in the registry.
-    #[error("unknown jurisdiction {code:?}: it is not in the registry")]
-    UnknownJurisdiction {
-        /// The code given.
-        code: String,
-    },
-    /// A category that is not in the registry.
-    #[error("unknown category {code:?}: it is not in the registry")]
-    UnknownCategory {
-        /// The code given.
-        code: String,
-    },
+    /// A registry lookup failed (a jurisdiction or category that is not registered), or a
+    /// registry was refused; the registry's own error, message unchanged.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
 }
 
 /// What is wrong with a command's `occurred_at`.
@@ -129,10 +123,13 @@ impl DomainError {
     /// The broad class of this error.
     pub const fn kind(&self) -> DomainErrorKind {
         match self {
-            DomainError::InvalidField { .. }
-            | DomainError::InvalidOccurredAt { .. }
-            | DomainError::UnknownCategory { .. } => DomainErrorKind::InvalidArgument,
-            DomainError::IssueNotFound { .. } | DomainError::UnknownJurisdiction { .. } => DomainErrorKind::NotFound,
+            DomainError::InvalidField { .. } | DomainError::InvalidOccurredAt { .. } => {
+                DomainErrorKind::InvalidArgument
+            }
+            DomainError::IssueNotFound { .. } | DomainError::Registry(RegistryError::UnknownJurisdiction { .. }) => {
+                DomainErrorKind::NotFound
+            }
+            DomainError::Registry(_) => DomainErrorKind::InvalidArgument,
             DomainError::IssueAlreadyExists { .. } => DomainErrorKind::AlreadyExists,
             DomainError::TransitionNotAllowed { .. }
             | DomainError::AssignmentMismatch { .. }

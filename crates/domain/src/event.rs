@@ -1,4 +1,4 @@
-//! Events of the issue lifecycle (SPEC §3.2): one struct per event, the
+//! Events of the issue lifecycle (`docs/events.md`): one struct per event, the
 //! [`IssueEventBody`] enum over them, their stable [`EventType`] names (`IssueReported`,
 //! snake form `issue_reported` for NATS subjects), and [`IssueEvent`], a body with its
 //! business time.
@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::category::CategoryCode;
-use crate::issue::{EscalationReason, Forum, IssueId, IssueStatus, Satisfaction, WithdrawalReason};
+use crate::issue::{EscalationReason, Forum, IssueId, IssueStatus, ResolutionLevel, Satisfaction, WithdrawalReason};
 use crate::jurisdiction::GridCode;
 use crate::stable_name::enum_with_stable_names;
 use crate::text::{
@@ -154,7 +154,7 @@ pub struct CommitteeDecisionRecorded {
 }
 
 /// The issue was resolved; RESOLVED at level COMMITTEE if escalated in this cycle, else
-/// COMMUNITY (derived when folding).
+/// COMMUNITY (derived when folding, by [`ResolutionLevel::of_resolution`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IssueResolved {
     /// What was done.
@@ -266,6 +266,42 @@ impl IssueEventBody {
     pub const fn event_type_snake(&self) -> &'static str {
         self.kind().snake_name()
     }
+
+    /// The level this event resolves its issue at, or `None` if it does not resolve it:
+    /// GRID for `IssueHandledInGrid`; for `IssueResolved`,
+    /// [`ResolutionLevel::of_resolution`] of whether the issue was escalated in the
+    /// current cycle before this event. The one place a read model or the fold learns
+    /// that an event is a resolution, and at which level.
+    pub const fn resolution_level(&self, escalated_in_cycle: bool) -> Option<ResolutionLevel> {
+        match self {
+            IssueEventBody::IssueHandledInGrid(_) => Some(ResolutionLevel::Grid),
+            IssueEventBody::IssueResolved(_) => Some(ResolutionLevel::of_resolution(escalated_in_cycle)),
+            _ => None,
+        }
+    }
+
+    /// The deadline this event sets, or `None` if it leaves the deadline as it was: the
+    /// report's `due_at`, and the new `due_at` of a dispatch or a committee decision.
+    pub const fn new_due_at(&self) -> Option<Timestamp> {
+        match self {
+            IssueEventBody::IssueReported(reported) => Some(reported.due_at),
+            IssueEventBody::IssueDispatched(dispatched) => Some(dispatched.due_at),
+            IssueEventBody::CommitteeDecisionRecorded(decision) => Some(decision.due_at),
+            _ => None,
+        }
+    }
+
+    /// Whether the issue counts as escalated in the current cycle after this event, given
+    /// whether it did before: an escalation sets it, a reopen (which starts a new cycle)
+    /// clears it, every other event keeps it. It decides the level of the next resolution
+    /// ([`IssueEventBody::resolution_level`]).
+    pub const fn escalated_in_cycle_after(&self, escalated_in_cycle_before: bool) -> bool {
+        match self {
+            IssueEventBody::IssueEscalated(_) => true,
+            IssueEventBody::IssueReopened(_) => false,
+            _ => escalated_in_cycle_before,
+        }
+    }
 }
 
 /// One event of an issue's stream: what happened and when (business time). The log adds
@@ -293,6 +329,7 @@ impl IssueEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::field::Field;
 
     #[test]
     fn snake_names_are_the_snake_case_of_the_names() {
@@ -306,5 +343,64 @@ mod tests {
             }
             assert_eq!(event_type.snake_name(), expected);
         }
+    }
+
+    fn summary() -> FreeText {
+        FreeText::empty()
+    }
+
+    fn escalated() -> IssueEventBody {
+        IssueEventBody::IssueEscalated(IssueEscalated {
+            reason: EscalationReason::Recurring,
+            note: None,
+        })
+    }
+
+    fn reopened() -> IssueEventBody {
+        IssueEventBody::IssueReopened(IssueReopened { reason: summary() })
+    }
+
+    #[test]
+    fn only_the_two_resolving_events_have_a_resolution_level() {
+        let handled = IssueEventBody::IssueHandledInGrid(IssueHandledInGrid { summary: summary() });
+        let resolved = IssueEventBody::IssueResolved(IssueResolved { summary: summary() });
+        for escalated_in_cycle in [false, true] {
+            assert_eq!(
+                handled.resolution_level(escalated_in_cycle),
+                Some(ResolutionLevel::Grid)
+            );
+            assert_eq!(escalated().resolution_level(escalated_in_cycle), None);
+            assert_eq!(reopened().resolution_level(escalated_in_cycle), None);
+        }
+        assert_eq!(resolved.resolution_level(false), Some(ResolutionLevel::Community));
+        assert_eq!(resolved.resolution_level(true), Some(ResolutionLevel::Committee));
+    }
+
+    #[test]
+    fn an_escalation_marks_the_cycle_and_a_reopen_starts_a_new_one() {
+        let resolved = IssueEventBody::IssueResolved(IssueResolved { summary: summary() });
+        for before in [false, true] {
+            assert!(escalated().escalated_in_cycle_after(before));
+            assert!(!reopened().escalated_in_cycle_after(before));
+            assert_eq!(resolved.escalated_in_cycle_after(before), before);
+        }
+    }
+
+    #[test]
+    fn the_report_a_dispatch_and_a_committee_decision_set_the_deadline() {
+        let due_at = Timestamp::from_unix_micros(86_400_000_000);
+        let assignee_id = PersonId::parse(Field::Assignee, "ann").expect("a valid person id");
+        let lead_department = DepartmentName::parse(Field::LeadDepartment, "roads").expect("a valid department");
+        let dispatched = IssueEventBody::IssueDispatched(IssueDispatched { assignee_id, due_at });
+        let decided = IssueEventBody::CommitteeDecisionRecorded(CommitteeDecisionRecorded {
+            decision: summary(),
+            lead_department,
+            supporting_departments: SupportingDepartments::empty(),
+            due_at,
+        });
+        assert_eq!(dispatched.new_due_at(), Some(due_at));
+        assert_eq!(decided.new_due_at(), Some(due_at));
+        assert_eq!(escalated().new_due_at(), None);
+        assert_eq!(reopened().new_due_at(), None);
     }
 }

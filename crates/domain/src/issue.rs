@@ -1,6 +1,8 @@
-//! The vocabulary of an issue (SPEC §3.2): its id and stream id, its statuses, and the
-//! closed value sets its commands and events carry (resolution levels, forums, escalation
-//! reasons, satisfaction, withdrawal reasons).
+//! The vocabulary of an issue (the lifecycle of `docs/product.md`): its id and stream id,
+//! its statuses, and the closed value sets its commands and events carry (resolution
+//! levels, forums, escalation reasons, satisfaction, withdrawal reasons), with the rules
+//! that belong to a value alone ([`IssueStatus::is_open`],
+//! [`ResolutionLevel::of_resolution`], [`Satisfaction::counts_as_satisfied`]).
 
 use std::fmt;
 use std::str::FromStr;
@@ -9,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::DomainError;
+use crate::field::Field;
 use crate::stable_name::enum_with_stable_names;
 
 /// The prefix of every issue stream id: `issue-<uuid>`.
@@ -21,8 +24,8 @@ pub const ISSUE_STREAM_PREFIX: &str = "issue-";
 pub struct IssueId(Uuid);
 
 impl IssueId {
-    /// The field name used in errors.
-    pub const FIELD: &'static str = "issue_id";
+    /// The field named in errors.
+    pub const FIELD: Field = Field::IssueId;
 
     /// Wraps a UUID; the nil UUID is refused (it is what an unset id looks like).
     pub fn from_uuid(uuid: Uuid) -> Result<Self, DomainError> {
@@ -45,12 +48,14 @@ impl IssueId {
         Self::from_uuid(uuid)
     }
 
-    /// Parses an issue stream id, `issue-<uuid>`.
+    /// Parses an issue stream id, `issue-<uuid>`. A malformed stream id is reported as
+    /// an invalid [`Field::IssueId`]: a stream id is the issue id with a prefix, and there
+    /// is no separate stream-id field.
     pub fn from_stream_id(stream_id: &str) -> Result<Self, DomainError> {
         match stream_id.strip_prefix(ISSUE_STREAM_PREFIX) {
             Some(uuid) => Self::parse(uuid),
             None => Err(DomainError::InvalidField {
-                field: "stream_id",
+                field: Self::FIELD,
                 reason: format!("must start with {ISSUE_STREAM_PREFIX:?}"),
             }),
         }
@@ -110,7 +115,7 @@ impl fmt::Display for IssueId {
 }
 
 enum_with_stable_names! {
-    /// Where an existing issue is in its lifecycle (SPEC §3.2).
+    /// Where an existing issue is in its lifecycle (`docs/product.md`).
     pub enum IssueStatus {
         /// Reported by a grid worker, not yet acted on.
         Reported => "REPORTED",
@@ -126,6 +131,14 @@ enum_with_stable_names! {
         Reopened => "REOPENED",
         /// Withdrawn; terminal.
         Withdrawn => "WITHDRAWN",
+    }
+}
+
+impl IssueStatus {
+    /// Whether an issue in this status is open: neither RESOLVED nor WITHDRAWN. The one
+    /// definition of "open" (the backlog of `docs/metrics.md`, `Issue::is_open`).
+    pub const fn is_open(self) -> bool {
+        !matches!(self, IssueStatus::Resolved | IssueStatus::Withdrawn)
     }
 }
 
@@ -174,6 +187,19 @@ enum_with_stable_names! {
         BasicallySatisfied => "BASICALLY_SATISFIED",
         /// 不满意.
         Unsatisfied => "UNSATISFIED",
+    }
+}
+
+impl ResolutionLevel {
+    /// The level a `ResolveIssue` (event `IssueResolved`) resolves at: COMMITTEE if the
+    /// issue was escalated in the current cycle, else COMMUNITY. (`HandleInGrid` always
+    /// resolves at GRID; see `IssueEventBody::resolution_level` for both.)
+    pub const fn of_resolution(escalated_in_cycle: bool) -> ResolutionLevel {
+        if escalated_in_cycle {
+            ResolutionLevel::Committee
+        } else {
+            ResolutionLevel::Community
+        }
     }
 }
 
@@ -226,12 +252,47 @@ mod tests {
         assert!(IssueId::parse("not-a-uuid").is_err());
         assert!(matches!(
             IssueId::parse("00000000-0000-0000-0000-000000000000"),
-            Err(DomainError::InvalidField { field: "issue_id", .. })
+            Err(DomainError::InvalidField {
+                field: Field::IssueId,
+                ..
+            })
+        ));
+        assert!(matches!(
+            IssueId::from_stream_id("stream-0192f3a4-5b6c-7d8e-9fa0-b1c2d3e4f506"),
+            Err(DomainError::InvalidField {
+                field: Field::IssueId,
+                ..
+            })
         ));
         assert_eq!(
             serde_json::to_string(&issue_id).expect("serializable"),
             "\"0192f3a4-5b6c-7d8e-9fa0-b1c2d3e4f506\""
         );
+    }
+
+    #[test]
+    fn open_means_neither_resolved_nor_withdrawn() {
+        let open: Vec<IssueStatus> = IssueStatus::ALL
+            .iter()
+            .copied()
+            .filter(|status| status.is_open())
+            .collect();
+        assert_eq!(
+            open,
+            [
+                IssueStatus::Reported,
+                IssueStatus::InProgress,
+                IssueStatus::InDeliberation,
+                IssueStatus::Escalated,
+                IssueStatus::Reopened,
+            ]
+        );
+    }
+
+    #[test]
+    fn a_resolution_is_at_committee_level_only_after_an_escalation_in_the_cycle() {
+        assert_eq!(ResolutionLevel::of_resolution(true), ResolutionLevel::Committee);
+        assert_eq!(ResolutionLevel::of_resolution(false), ResolutionLevel::Community);
     }
 
     #[test]

@@ -1,14 +1,12 @@
-//! Jurisdiction codes (SPEC §3.1): `runzhou`, `runzhou.s3`, `runzhou.s3.c07`,
-//! `runzhou.s3.c07.g02`. A code names its whole ancestry; its segment count is its level.
-//! [`DistrictCode`], [`StreetCode`], [`CommunityCode`] and [`GridCode`] are codes proven to be
-//! of that level.
-
-use std::fmt;
+//! Jurisdiction codes (the jurisdictions of `docs/product.md`): `runzhou`, `runzhou.s3`,
+//! `runzhou.s3.c07`, `runzhou.s3.c07.g02`. A code names its whole ancestry; its segment
+//! count is its level. [`DistrictCode`], [`StreetCode`], [`CommunityCode`] and [`GridCode`]
+//! are codes proven to be of that level.
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::DomainError;
 use crate::stable_name::enum_with_stable_names;
+use crate::string_newtype::string_newtype;
 
 /// Most segments a jurisdiction code has (district, street, community, grid).
 pub const MAX_JURISDICTION_SEGMENTS: usize = 4;
@@ -20,7 +18,8 @@ pub const MAX_JURISDICTION_CODE_CHARS: usize = 128;
 /// How much of an offending value an error message quotes.
 const MAX_QUOTED_CHARS: usize = 140;
 
-/// A code (jurisdiction or category) that failed validation, and why.
+/// A code (jurisdiction or category) that failed validation, and why. Callers that take a
+/// code from a request wrap it in their own error naming the request field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid code {code:?}: {reason}")]
 pub struct InvalidCodeError {
@@ -36,14 +35,6 @@ impl InvalidCodeError {
         Self {
             code: quote_for_message(code),
             reason: reason.into(),
-        }
-    }
-
-    /// The same problem as an [`DomainError::InvalidField`] for the request field `field`.
-    pub fn into_field_error(self, field: &'static str) -> DomainError {
-        DomainError::InvalidField {
-            field,
-            reason: self.to_string(),
         }
     }
 }
@@ -184,11 +175,6 @@ impl JurisdictionCode {
         Self(value)
     }
 
-    /// The code text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     /// The segments, from the district down.
     pub fn segments(&self) -> impl Iterator<Item = &str> {
         self.0.split('.')
@@ -246,31 +232,11 @@ impl JurisdictionCode {
     }
 }
 
-impl TryFrom<String> for JurisdictionCode {
-    type Error = InvalidCodeError;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<JurisdictionCode> for String {
-    fn from(code: JurisdictionCode) -> Self {
-        code.0
-    }
-}
-
-impl AsRef<str> for JurisdictionCode {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for JurisdictionCode {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str(&self.0)
-    }
-}
+string_newtype!(
+    JurisdictionCode,
+    error = InvalidCodeError,
+    parse = |value| JurisdictionCode::parse(&value)
+);
 
 /// Defines a jurisdiction code newtype proven to be of one level.
 macro_rules! leveled_code_newtype {
@@ -300,12 +266,9 @@ macro_rules! leveled_code_newtype {
             pub fn as_jurisdiction_code(&self) -> &JurisdictionCode {
                 &self.0
             }
-
-            /// The code text.
-            pub fn as_str(&self) -> &str {
-                self.0.as_str()
-            }
         }
+
+        string_newtype!($name, error = InvalidCodeError, parse = |value| $name::parse(&value));
 
         impl TryFrom<JurisdictionCode> for $name {
             type Error = InvalidCodeError;
@@ -329,37 +292,12 @@ macro_rules! leveled_code_newtype {
             }
         }
 
-        impl TryFrom<String> for $name {
-            type Error = InvalidCodeError;
-
-            fn try_from(value: String) -> Result<Self, Self::Error> {
-                Self::parse(&value)
-            }
-        }
-
         impl From<$name> for JurisdictionCode {
             fn from(code: $name) -> Self {
                 code.0
             }
         }
 
-        impl From<$name> for String {
-            fn from(code: $name) -> Self {
-                code.0.into()
-            }
-        }
-
-        impl AsRef<str> for $name {
-            fn as_ref(&self) -> &str {
-                self.0.as_str()
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-                fmt::Display::fmt(&self.0, formatter)
-            }
-        }
     };
 }
 

@@ -1,12 +1,20 @@
 //! Pure domain of gridledger: jurisdictions, categories, commands, events and the issue
-//! decider (SPEC §3).
+//! decider (the lifecycle and jurisdictions of `docs/product.md`, the events of
+//! `docs/events.md`).
 //!
 //! - [`jurisdiction`]: validated codes (`runzhou.s3.c07.g02`) and their levels.
 //! - [`category`] and [`registry`]: categories with default deadlines; the registry file
 //!   format, its validation and the built-in synthetic Runzhou registry.
 //! - [`issue`], [`command`], [`event`], [`state`]: the issue lifecycle's vocabulary.
 //! - [`decide()`] holds every business rule; [`evolve`] and [`fold`] only fold events.
-//! - [`text`] and [`time`]: validated field values and microsecond timestamps.
+//!   The rules a read model needs without an [`Issue`] are public once, here:
+//!   [`IssueStatus::is_open`], [`ResolutionLevel::of_resolution`],
+//!   [`IssueEventBody::status_after`], [`IssueEventBody::resolution_level`],
+//!   [`IssueEventBody::new_due_at`], [`IssueEventBody::escalated_in_cycle_after`] and
+//!   [`Satisfaction::counts_as_satisfied`] (the figures built on them: `docs/metrics.md`).
+//! - [`text`] and [`time`]: validated field values and microsecond timestamps; a refused
+//!   value is a [`DomainError::InvalidField`] naming its [`Field`], a domain concept (the
+//!   `api` crate maps it to the wire field).
 //!
 //! Nothing here performs I/O or reads a clock: the server's clock comes in through
 //! [`CommandEnvelope::now`], and ids are chosen by callers.
@@ -16,11 +24,13 @@ pub mod command;
 pub mod decide;
 pub mod error;
 pub mod event;
+pub mod field;
 pub mod issue;
 pub mod jurisdiction;
 pub mod registry;
 mod stable_name;
 pub mod state;
+mod string_newtype;
 pub mod text;
 pub mod time;
 
@@ -37,6 +47,7 @@ pub use event::{
     IssueDispatched, IssueEscalated, IssueEvent, IssueEventBody, IssueHandledInGrid, IssueReopened, IssueReported,
     IssueResolved, IssueWithdrawn, ResolutionEvaluated,
 };
+pub use field::Field;
 pub use issue::{EscalationReason, Forum, IssueId, IssueStatus, ResolutionLevel, Satisfaction, WithdrawalReason};
 pub use jurisdiction::{
     CommunityCode, DistrictCode, GridCode, InvalidCodeError, JurisdictionCode, JurisdictionLevel, StreetCode,

@@ -150,9 +150,10 @@ impl Issue {
         self.event_count.saturating_sub(1)
     }
 
-    /// Whether the issue is open: neither RESOLVED nor WITHDRAWN.
+    /// Whether the issue is open: neither RESOLVED nor WITHDRAWN
+    /// ([`IssueStatus::is_open`]).
     pub fn is_open(&self) -> bool {
-        !matches!(self.status, IssueStatus::Resolved | IssueStatus::Withdrawn)
+        self.status.is_open()
     }
 
     /// Moves to `status`, clearing what only holds in the status being left.
@@ -166,19 +167,41 @@ impl Issue {
         }
     }
 
-    /// Applies one event to an existing issue.
+    /// Applies one event to an existing issue. The rules read models share (status after,
+    /// resolution level, deadline, escalated in this cycle) come from the event's own
+    /// methods; the `match` keeps what only the full state tracks.
     fn apply(&mut self, occurred_at: Timestamp, body: &IssueEventBody) {
+        self.last_occurred_at = occurred_at;
+        self.event_count = self.event_count.saturating_add(1);
+        // A second report of the same stream is never emitted; keep the first.
+        if matches!(body, IssueEventBody::IssueReported(_)) {
+            return;
+        }
+
+        // `status_after` is `None` for the two events the table allows only in the status
+        // they lead to; the fold still moves a stray one there, as the table says.
+        let status_after = match body {
+            IssueEventBody::AssignmentAccepted(_) => Some(IssueStatus::InProgress),
+            IssueEventBody::CommitteeDecisionRecorded(_) => Some(IssueStatus::Escalated),
+            _ => body.status_after(),
+        };
+        if let Some(status) = status_after {
+            self.enter_status(status);
+        }
+        if let Some(level) = body.resolution_level(self.escalated_in_cycle) {
+            self.resolution_level = Some(level);
+            self.last_resolved_at = Some(occurred_at);
+        }
+        if let Some(due_at) = body.new_due_at() {
+            self.due_at = due_at;
+        }
+        self.escalated_in_cycle = body.escalated_in_cycle_after(self.escalated_in_cycle);
+
         match body {
-            // A second report of the same stream is never emitted; keep the first.
-            IssueEventBody::IssueReported(_) => {}
-            IssueEventBody::IssueHandledInGrid(_) => {
-                self.enter_status(IssueStatus::Resolved);
-                self.resolution_level = Some(ResolutionLevel::Grid);
-                self.last_resolved_at = Some(occurred_at);
-            }
+            IssueEventBody::IssueReported(_)
+            | IssueEventBody::IssueHandledInGrid(_)
+            | IssueEventBody::IssueResolved(_) => {}
             IssueEventBody::IssueDispatched(dispatched) => {
-                self.enter_status(IssueStatus::InProgress);
-                self.due_at = dispatched.due_at;
                 self.assignment = Some(Assignment {
                     assignee_id: dispatched.assignee_id.clone(),
                     due_at: dispatched.due_at,
@@ -186,7 +209,6 @@ impl Issue {
                 });
             }
             IssueEventBody::AssignmentAccepted(accepted) => {
-                self.enter_status(IssueStatus::InProgress);
                 if let Some(assignment) = self.assignment.as_mut()
                     && assignment.assignee_id == accepted.assignee_id
                 {
@@ -194,32 +216,17 @@ impl Issue {
                 }
             }
             IssueEventBody::DeliberationConvened(convened) => {
-                self.enter_status(IssueStatus::InDeliberation);
                 self.open_meeting_id = Some(convened.meeting_id.clone());
             }
             IssueEventBody::DeliberationConcluded(_) => {
-                self.enter_status(IssueStatus::InProgress);
                 self.meetings_concluded = self.meetings_concluded.saturating_add(1);
             }
             IssueEventBody::IssueEscalated(_) => {
-                self.enter_status(IssueStatus::Escalated);
                 self.escalations = self.escalations.saturating_add(1);
-                self.escalated_in_cycle = true;
             }
-            IssueEventBody::CommitteeDecisionRecorded(decision) => {
-                self.enter_status(IssueStatus::Escalated);
+            IssueEventBody::CommitteeDecisionRecorded(_) => {
                 self.committee_decisions = self.committee_decisions.saturating_add(1);
                 self.committee_decision_in_cycle = true;
-                self.due_at = decision.due_at;
-            }
-            IssueEventBody::IssueResolved(_) => {
-                self.enter_status(IssueStatus::Resolved);
-                self.resolution_level = Some(if self.escalated_in_cycle {
-                    ResolutionLevel::Committee
-                } else {
-                    ResolutionLevel::Community
-                });
-                self.last_resolved_at = Some(occurred_at);
             }
             IssueEventBody::ResolutionEvaluated(evaluated) => {
                 self.evaluated_in_cycle = true;
@@ -230,20 +237,15 @@ impl Issue {
                 });
             }
             IssueEventBody::IssueReopened(_) => {
-                self.enter_status(IssueStatus::Reopened);
                 self.reopen_count = self.reopen_count.saturating_add(1);
                 self.assignment = None;
-                self.escalated_in_cycle = false;
                 self.committee_decision_in_cycle = false;
                 self.evaluated_in_cycle = false;
             }
             IssueEventBody::IssueWithdrawn(withdrawn) => {
-                self.enter_status(IssueStatus::Withdrawn);
                 self.withdrawal_reason = Some(withdrawn.reason);
             }
         }
-        self.last_occurred_at = occurred_at;
-        self.event_count = self.event_count.saturating_add(1);
     }
 }
 

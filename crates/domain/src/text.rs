@@ -1,6 +1,6 @@
 //! Validated text newtypes for command and event fields (titles, free text, identifiers,
 //! bounded lists, participant counts). Holding one means its limits were checked; every
-//! failure is a [`DomainError::InvalidField`] naming the field.
+//! failure is a [`DomainError::InvalidField`] naming the [`Field`].
 
 use std::fmt;
 use std::num::NonZeroU32;
@@ -8,6 +8,8 @@ use std::num::NonZeroU32;
 use serde::{Deserialize, Serialize};
 
 use crate::error::DomainError;
+use crate::field::Field;
+use crate::string_newtype::string_newtype;
 
 /// Most characters (Unicode scalar values, not bytes) an issue title may have.
 pub const MAX_TITLE_CHARS: usize = 200;
@@ -18,7 +20,7 @@ pub const MAX_IDENTIFIER_CHARS: usize = 128;
 /// Most entries a list field (parties, supporting departments) may have.
 pub const MAX_LIST_ENTRIES: usize = 64;
 
-fn invalid_field(field: &'static str, reason: impl Into<String>) -> DomainError {
+fn invalid_field(field: Field, reason: impl Into<String>) -> DomainError {
     DomainError::InvalidField {
         field,
         reason: reason.into(),
@@ -32,8 +34,8 @@ fn invalid_field(field: &'static str, reason: impl Into<String>) -> DomainError 
 pub struct IssueTitle(String);
 
 impl IssueTitle {
-    /// The field name used in errors.
-    pub const FIELD: &'static str = "title";
+    /// The field named in errors.
+    pub const FIELD: Field = Field::Title;
 
     /// Trims `value` and checks it is a valid title.
     pub fn parse(value: &str) -> Result<Self, DomainError> {
@@ -56,38 +58,13 @@ impl IssueTitle {
         }
         Ok(Self(trimmed.to_owned()))
     }
-
-    /// The title text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl TryFrom<String> for IssueTitle {
-    type Error = DomainError;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<IssueTitle> for String {
-    fn from(title: IssueTitle) -> Self {
-        title.0
-    }
-}
-
-impl AsRef<str> for IssueTitle {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for IssueTitle {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str(&self.0)
-    }
-}
+string_newtype!(
+    IssueTitle,
+    error = DomainError,
+    parse = |value| IssueTitle::parse(&value)
+);
 
 /// Free text (description, summary, outcome, minutes, decision, comment, reason, note):
 /// kept verbatim, may be empty, at most 8 KiB of UTF-8.
@@ -96,8 +73,8 @@ impl fmt::Display for IssueTitle {
 pub struct FreeText(String);
 
 impl FreeText {
-    /// Checks `value` for the field named `field` (used in the error).
-    pub fn parse(field: &'static str, value: impl Into<String>) -> Result<Self, DomainError> {
+    /// Checks `value` for `field` (named in the error).
+    pub fn parse(field: Field, value: impl Into<String>) -> Result<Self, DomainError> {
         let value = value.into();
         if value.len() > MAX_FREE_TEXT_BYTES {
             return Err(invalid_field(
@@ -116,42 +93,20 @@ impl FreeText {
         Self(String::new())
     }
 
-    /// The text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     /// Whether the text is empty.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 }
 
-impl TryFrom<String> for FreeText {
-    type Error = DomainError;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse("text", value)
-    }
-}
-
-impl From<FreeText> for String {
-    fn from(text: FreeText) -> Self {
-        text.0
-    }
-}
-
-impl AsRef<str> for FreeText {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for FreeText {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str(&self.0)
-    }
-}
+// Serde sees only the text, not which field it fills, and there is no generic "free text"
+// field: a free text deserialized on its own is reported as a description, the first and
+// most common free text of an issue.
+string_newtype!(
+    FreeText,
+    error = DomainError,
+    parse = |value| FreeText::parse(Field::Description, value)
+);
 
 /// Checks an identifier and returns it trimmed, or the reason it is invalid.
 fn validate_identifier(value: &str) -> Result<String, String> {
@@ -173,7 +128,7 @@ fn validate_identifier(value: &str) -> Result<String, String> {
 
 /// Defines an identifier newtype: trimmed, 1..=128 characters, no control characters.
 macro_rules! identifier_newtype {
-    ($(#[$meta:meta])* $name:ident, serde_field = $serde_field:literal) => {
+    ($(#[$meta:meta])* $name:ident, serde_field = $serde_field:expr) => {
         $(#[$meta])*
         ///
         /// Trimmed of surrounding whitespace; 1..=128 characters; no control characters.
@@ -182,73 +137,48 @@ macro_rules! identifier_newtype {
         pub struct $name(String);
 
         impl $name {
-            /// Trims `value` and checks it for the field named `field` (used in the error).
-            pub fn parse(field: &'static str, value: &str) -> Result<Self, DomainError> {
+            /// Trims `value` and checks it for `field` (named in the error).
+            pub fn parse(field: Field, value: &str) -> Result<Self, DomainError> {
                 validate_identifier(value)
                     .map(Self)
                     .map_err(|reason| invalid_field(field, reason))
             }
-
-            /// The identifier text.
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
         }
 
-        impl TryFrom<String> for $name {
-            type Error = DomainError;
-
-            fn try_from(value: String) -> Result<Self, Self::Error> {
-                Self::parse($serde_field, &value)
-            }
-        }
-
-        impl From<$name> for String {
-            fn from(identifier: $name) -> Self {
-                identifier.0
-            }
-        }
-
-        impl AsRef<str> for $name {
-            fn as_ref(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-                formatter.write_str(&self.0)
-            }
-        }
+        string_newtype!($name, error = DomainError, parse = |value| $name::parse($serde_field, &value));
     };
 }
 
 identifier_newtype!(
     /// The id of a person or responding unit: a reporter, an assignee or an evaluator.
     PersonId,
-    serde_field = "person_id"
+    // Serde sees only the id, not whose it is; every issue has a reporter, so a person id
+    // deserialized on its own is reported as the reporter.
+    serde_field = Field::Reporter
 );
 identifier_newtype!(
     /// The id of a deliberation or consultation meeting; one meeting may take up several
     /// issues.
     MeetingId,
-    serde_field = "meeting_id"
+    serde_field = Field::Meeting
 );
 identifier_newtype!(
     /// The name or id of a government department (a committee decision's lead or
     /// supporting department).
     DepartmentName,
-    serde_field = "department"
+    // Serde sees one department on its own, as the lead department is (supporting
+    // departments are a list, checked as one).
+    serde_field = Field::LeadDepartment
 );
 identifier_newtype!(
     /// A party to a deliberation (a residents' group, a property company, ...).
     PartyName,
-    serde_field = "parties"
+    serde_field = Field::Parties
 );
 
 /// Defines a list newtype of at most 64 distinct identifiers.
 macro_rules! identifier_list_newtype {
-    ($(#[$meta:meta])* $name:ident of $entry:ident, field = $field:literal) => {
+    ($(#[$meta:meta])* $name:ident of $entry:ident, field = $field:expr) => {
         $(#[$meta])*
         ///
         /// At most 64 entries; no entry twice. May be empty.
@@ -257,8 +187,8 @@ macro_rules! identifier_list_newtype {
         pub struct $name(Vec<$entry>);
 
         impl $name {
-            /// The field name used in errors.
-            pub const FIELD: &'static str = $field;
+            /// The field named in errors.
+            pub const FIELD: Field = $field;
 
             /// Checks already-validated entries: count and distinctness.
             pub fn from_entries(entries: Vec<$entry>) -> Result<Self, DomainError> {
@@ -342,12 +272,12 @@ macro_rules! identifier_list_newtype {
 identifier_list_newtype!(
     /// The parties invited to a deliberation meeting.
     MeetingParties of PartyName,
-    field = "parties"
+    field = Field::Parties
 );
 identifier_list_newtype!(
     /// The departments supporting the lead department of a committee decision.
     SupportingDepartments of DepartmentName,
-    field = "supporting_departments"
+    field = Field::SupportingDepartments
 );
 
 /// How many residents took part in a concluded meeting: at least one.
@@ -356,8 +286,8 @@ identifier_list_newtype!(
 pub struct ParticipantCount(NonZeroU32);
 
 impl ParticipantCount {
-    /// The field name used in errors.
-    pub const FIELD: &'static str = "participants";
+    /// The field named in errors.
+    pub const FIELD: Field = Field::Participants;
 
     /// Checks that `count` is greater than zero.
     pub fn new(count: u32) -> Result<Self, DomainError> {

@@ -1,7 +1,7 @@
 //! The append-only, hash-chained event log of gridledger, on sled.
 //!
 //! The log is generic: it stores opaque event payloads in streams and knows nothing of
-//! issues. What it guarantees (SPEC §4):
+//! issues. What it guarantees (docs/events.md#what-the-log-promises):
 //!
 //! - **Records.** Each event is stored as an encoded [`EventRecord`]; those exact bytes are
 //!   hashed: `hash = SHA-256(prev_hash || record)`. The record carries `stream_prev_hash`, the

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use gridledger_domain::{GridCode, IssueStatus, JurisdictionCode, JurisdictionLevel, ResolutionLevel, Timestamp};
 
+use crate::error::ProjectionError;
 use crate::facts::{IssueFacts, MeetingFacts};
 use crate::histogram::DurationHistogram;
 
@@ -138,26 +139,33 @@ impl Aggregates {
         self.grid_nodes.push(nodes);
     }
 
-    /// The eight cells an issue adds to.
-    fn keys_of(&self, facts: &IssueFacts) -> Vec<CellKey> {
-        let nodes = self.grid_nodes.get(facts.grid as usize).copied().unwrap_or_default();
+    /// The eight cells an issue adds to; an error if its grid was never registered (the
+    /// figures would otherwise land on some other jurisdiction).
+    fn keys_of(&self, facts: &IssueFacts) -> Result<Vec<CellKey>, ProjectionError> {
+        let nodes = self
+            .grid_nodes
+            .get(facts.grid as usize)
+            .copied()
+            .ok_or(ProjectionError::UnregisteredGrid {
+                grid_ordinal: facts.grid,
+            })?;
         let category = facts.category;
-        nodes
+        Ok(nodes
             .into_iter()
             .flat_map(|node| [(node, category), (node, ALL_CATEGORIES)])
-            .collect()
+            .collect())
     }
 
     /// Adds (`sign` 1) or takes away (`sign` -1) an issue's time-independent figures.
     /// Withdrawn issues are not accepted and add nothing.
-    pub(crate) fn account_issue(&mut self, facts: &IssueFacts, sign: i64) {
-        if facts.status == IssueStatus::Withdrawn || self.grid_nodes.get(facts.grid as usize).is_none() {
-            return;
+    pub(crate) fn account_issue(&mut self, facts: &IssueFacts, sign: i64) -> Result<(), ProjectionError> {
+        if facts.status == IssueStatus::Withdrawn {
+            return Ok(());
         }
         let month = month_of(facts.reported_at);
         let closed = facts.status == IssueStatus::Resolved;
         let bulk_loading = self.bulk_loading;
-        for key in self.keys_of(facts) {
+        for key in self.keys_of(facts)? {
             let cell = self.issue_cells.entry(key).or_default().entry(month).or_default();
             add_signed(&mut cell.accepted, sign);
             add_signed(&mut cell.escalated, sign * i64::from(facts.ever_escalated));
@@ -189,6 +197,7 @@ impl Aggregates {
                 add_to_sorted(&mut cell.closed_on_time_due_at, facts.due_at, sign, bulk_loading);
             }
         }
+        Ok(())
     }
 
     /// Starts a bulk load: additions only, sorted once by [`Aggregates::finish_bulk_load`].
@@ -208,7 +217,7 @@ impl Aggregates {
 
     /// Keeps the open backlog in step with an issue's status.
     pub(crate) fn track_open(&mut self, ordinal: u32, facts: &IssueFacts) {
-        if facts.is_open() {
+        if facts.status.is_open() {
             self.open_issues.insert(ordinal);
         } else {
             self.open_issues.remove(&ordinal);
@@ -223,7 +232,12 @@ impl Aggregates {
     }
 
     /// Counts a meeting once in every cell one of its issues touches (keys only grow).
-    pub(crate) fn account_meeting(&mut self, meeting_id: &str, meeting: &MeetingFacts, issues: &[IssueFacts]) {
+    pub(crate) fn account_meeting(
+        &mut self,
+        meeting_id: &str,
+        meeting: &MeetingFacts,
+        issues: &[IssueFacts],
+    ) -> Result<(), ProjectionError> {
         let month = month_of(meeting.concluded_at);
         if !self.meeting_keys.contains_key(meeting_id) {
             self.meetings_by_month
@@ -231,12 +245,10 @@ impl Aggregates {
                 .or_default()
                 .push(meeting_id.to_owned());
         }
-        let wanted: HashSet<CellKey> = meeting
-            .issues
-            .iter()
-            .filter_map(|ordinal| issues.get(*ordinal as usize))
-            .flat_map(|facts| self.keys_of(facts))
-            .collect();
+        let mut wanted: HashSet<CellKey> = HashSet::new();
+        for facts in meeting.issues.iter().filter_map(|ordinal| issues.get(*ordinal as usize)) {
+            wanted.extend(self.keys_of(facts)?);
+        }
         let known = self.meeting_keys.entry(meeting_id.to_owned()).or_default();
         let new_keys: Vec<CellKey> = wanted.difference(known).copied().collect();
         known.extend(new_keys.iter().copied());
@@ -245,5 +257,6 @@ impl Aggregates {
             cell.meetings += 1;
             cell.participants += u64::from(meeting.participants);
         }
+        Ok(())
     }
 }

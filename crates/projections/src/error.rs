@@ -1,6 +1,6 @@
 //! The projections' error type.
 
-use gridledger_api::EventDecodeError;
+use gridledger_codec::EventDecodeError;
 use gridledger_eventlog::{EventLogError, Position};
 
 /// Why a projection could not be built, loaded or saved.
@@ -18,6 +18,12 @@ pub enum ProjectionError {
     CorruptCheckpoint(String),
     #[error("cannot encode the projection checkpoint: {0}")]
     Encode(String),
+    /// Issue facts name a grid the aggregates never registered: the figures would land on
+    /// another jurisdiction, so the projection stops instead.
+    #[error(
+        "issue facts name grid #{grid_ordinal}, which the projection never registered; rebuild it with `gridledger rebuild`"
+    )]
+    UnregisteredGrid { grid_ordinal: u32 },
 }
 
 impl ProjectionError {

@@ -1,6 +1,6 @@
 //! The facts the statistics need about each issue and meeting, and how one event changes them.
 
-use gridledger_domain::{IssueEvent, IssueEventBody, IssueStatus, ResolutionLevel, Satisfaction};
+use gridledger_domain::{IssueEvent, IssueEventBody, IssueStatus, ResolutionLevel};
 use serde::{Deserialize, Serialize};
 
 use crate::histogram::bucket_of;
@@ -51,50 +51,41 @@ impl IssueFacts {
     /// Applies an event other than the report to the issue's facts.
     pub(crate) fn apply(&mut self, event: &IssueEvent) {
         let occurred_at = event.occurred_at.as_unix_micros();
-        if let Some(status) = event.body.status_after() {
+        let body = &event.body;
+        // The lifecycle's rules are the domain's: status, resolution level, deadline and the
+        // escalation cycle come from it, so the figures cannot drift from `evolve`.
+        if let Some(status) = body.status_after() {
             self.status = status;
         }
-        match &event.body {
-            IssueEventBody::IssueReported(_) => {}
-            IssueEventBody::IssueHandledInGrid(_) => {
-                self.resolution_level = Some(ResolutionLevel::Grid);
-                self.resolved_at(occurred_at);
-            }
-            IssueEventBody::IssueDispatched(dispatched) => self.due_at = dispatched.due_at.as_unix_micros(),
-            IssueEventBody::AssignmentAccepted(_)
-            | IssueEventBody::DeliberationConvened(_)
-            | IssueEventBody::DeliberationConcluded(_) => {}
-            IssueEventBody::IssueEscalated(_) => {
-                self.ever_escalated = true;
-                self.escalated_in_cycle = true;
-            }
-            IssueEventBody::CommitteeDecisionRecorded(decision) => {
-                self.committee_decisions += 1;
-                self.due_at = decision.due_at.as_unix_micros();
-            }
-            IssueEventBody::IssueResolved(_) => {
-                self.resolution_level = Some(if self.escalated_in_cycle {
-                    ResolutionLevel::Committee
-                } else {
-                    ResolutionLevel::Community
-                });
-                self.resolved_at(occurred_at);
-            }
+        if let Some(due_at) = body.new_due_at() {
+            self.due_at = due_at.as_unix_micros();
+        }
+        if let Some(level) = body.resolution_level(self.escalated_in_cycle) {
+            self.resolution_level = Some(level);
+            self.resolved_at(occurred_at);
+        }
+        self.escalated_in_cycle = body.escalated_in_cycle_after(self.escalated_in_cycle);
+        match body {
+            IssueEventBody::IssueEscalated(_) => self.ever_escalated = true,
+            IssueEventBody::CommitteeDecisionRecorded(_) => self.committee_decisions += 1,
             IssueEventBody::ResolutionEvaluated(evaluated) => {
                 self.evaluations += 1;
-                if matches!(
-                    evaluated.satisfaction,
-                    Satisfaction::Satisfied | Satisfaction::BasicallySatisfied
-                ) {
+                if evaluated.satisfaction.counts_as_satisfied() {
                     self.satisfied_evaluations += 1;
                 }
             }
             IssueEventBody::IssueReopened(_) => {
                 self.resolution_level = None;
-                self.escalated_in_cycle = false;
                 self.ever_reopened = true;
             }
             IssueEventBody::IssueWithdrawn(_) => self.resolution_level = None,
+            IssueEventBody::IssueReported(_)
+            | IssueEventBody::IssueHandledInGrid(_)
+            | IssueEventBody::IssueDispatched(_)
+            | IssueEventBody::AssignmentAccepted(_)
+            | IssueEventBody::DeliberationConvened(_)
+            | IssueEventBody::DeliberationConcluded(_)
+            | IssueEventBody::IssueResolved(_) => {}
         }
     }
 
@@ -103,8 +94,8 @@ impl IssueFacts {
         self.time_to_close_bucket = Some(bucket_of((occurred_at - self.reported_at) as f64 / 1e6));
     }
 
-    /// Neither RESOLVED nor WITHDRAWN.
+    /// Open in the domain's sense (`IssueStatus::is_open`).
     pub fn is_open(&self) -> bool {
-        !matches!(self.status, IssueStatus::Resolved | IssueStatus::Withdrawn)
+        self.status.is_open()
     }
 }

@@ -7,7 +7,7 @@
 //! ([`GovernanceProjection::save`]), reloads from there without replaying the log
 //! ([`GovernanceProjection::load`]), and can be rebuilt from position 1
 //! ([`GovernanceProjection::replay`]) with the same result. [`GovernanceProjection::stats`]
-//! and [`GovernanceProjection::breakdown`] compute every figure of SPEC §5 for a scope,
+//! and [`GovernanceProjection::breakdown`] compute every figure of `docs/metrics.md` for a scope,
 //! category and period; figures "as of" a past instant come from a projection replayed up
 //! to the log position of that instant. Definitions: `docs/metrics.md`.
 

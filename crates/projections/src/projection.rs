@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use gridledger_api::decode_event;
+use gridledger_codec::decode_record;
 use gridledger_domain::{CategoryCode, GridCode, IssueEvent, IssueEventBody, IssueId, IssueStatus};
 use gridledger_eventlog::{EventLog, Position, ProjectionStore, RecordedEvent};
 use serde::{Deserialize, Serialize};
@@ -83,14 +83,14 @@ impl GovernanceProjection {
     /// Applies one decoded event of stream `stream_id` at `position`. Events of streams
     /// that are not issues are skipped; so is any event of an issue whose report was never
     /// seen (it cannot happen in a log written through `decide`).
-    pub fn apply(&mut self, position: Position, stream_id: &str, event: &IssueEvent) {
+    pub fn apply(&mut self, position: Position, stream_id: &str, event: &IssueEvent) -> Result<(), ProjectionError> {
         self.position = self.position.max(position);
         let Ok(issue_id) = IssueId::from_stream_id(stream_id) else {
-            return;
+            return Ok(());
         };
         if let IssueEventBody::IssueReported(reported) = &event.body {
             if self.issue_ordinals.contains_key(&issue_id) {
-                return;
+                return Ok(());
             }
             let grid = intern(&mut self.grids, &mut self.grid_ordinals, &reported.grid);
             if !self.aggregates_deferred {
@@ -118,21 +118,21 @@ impl GovernanceProjection {
             self.issue_ordinals.insert(issue_id, ordinal);
             self.index_by_grid(grid, ordinal);
             if !self.aggregates_deferred {
-                self.account_new_issue(ordinal);
+                self.account_new_issue(ordinal)?;
             }
             self.changed_issues.insert(ordinal);
-            return;
+            return Ok(());
         }
         let Some(&ordinal) = self.issue_ordinals.get(&issue_id) else {
-            return;
+            return Ok(());
         };
         if let Some(facts) = self.issues.get_mut(ordinal as usize) {
             if self.aggregates_deferred {
                 facts.apply(event);
             } else {
-                self.aggregates.account_issue(facts, -1);
+                self.aggregates.account_issue(facts, -1)?;
                 facts.apply(event);
-                self.aggregates.account_issue(facts, 1);
+                self.aggregates.account_issue(facts, 1)?;
                 self.aggregates.track_open(ordinal, facts);
             }
             self.changed_issues.insert(ordinal);
@@ -151,35 +151,38 @@ impl GovernanceProjection {
             }
             let meeting = meeting.clone();
             self.aggregates
-                .account_meeting(concluded.meeting_id.as_str(), &meeting, &self.issues);
+                .account_meeting(concluded.meeting_id.as_str(), &meeting, &self.issues)?;
             self.changed_meetings.insert(concluded.meeting_id.as_str().to_owned());
         }
+        Ok(())
     }
 
     /// Builds the aggregates from the facts in one pass (after a replay).
-    fn build_aggregates(&mut self) {
+    fn build_aggregates(&mut self) -> Result<(), ProjectionError> {
         self.aggregates = Aggregates::default();
         self.aggregates.start_bulk_load();
         for (ordinal, grid) in self.grids.iter().enumerate() {
             self.aggregates.register_grid(ordinal as u32, grid);
         }
         for ordinal in 0..self.issues.len() as u32 {
-            self.account_new_issue(ordinal);
+            self.account_new_issue(ordinal)?;
         }
         for (meeting_id, meeting) in &self.meetings {
-            self.aggregates.account_meeting(meeting_id, meeting, &self.issues);
+            self.aggregates.account_meeting(meeting_id, meeting, &self.issues)?;
         }
         self.aggregates.finish_bulk_load();
         self.aggregates_deferred = false;
+        Ok(())
     }
 
     /// Adds a newly known issue to the aggregates.
-    fn account_new_issue(&mut self, ordinal: u32) {
+    fn account_new_issue(&mut self, ordinal: u32) -> Result<(), ProjectionError> {
         if let Some(facts) = self.issues.get(ordinal as usize) {
             self.aggregates.index_report(ordinal, facts);
-            self.aggregates.account_issue(facts, 1);
+            self.aggregates.account_issue(facts, 1)?;
             self.aggregates.track_open(ordinal, facts);
         }
+        Ok(())
     }
 
     /// Decodes and applies one event as stored in the log.
@@ -189,14 +192,13 @@ impl GovernanceProjection {
             self.position = self.position.max(recorded.position);
             return Ok(());
         }
-        let event = decode_event(&record.event_type, record.occurred_at, &record.event).map_err(|source| {
+        let event = decode_record(record).map_err(|source| {
             ProjectionError::UndecodableEvent {
                 position: recorded.position,
                 source,
             }
         })?;
-        self.apply(recorded.position, &record.stream_id, &event);
-        Ok(())
+        self.apply(recorded.position, &record.stream_id, &event)
     }
 
     /// Applies the log's events after [`Self::position`] up to and including `up_to`,
@@ -231,7 +233,7 @@ impl GovernanceProjection {
             ..GovernanceProjection::default()
         };
         projection.catch_up(log, up_to, progress)?;
-        projection.build_aggregates();
+        projection.build_aggregates()?;
         projection.changed_issues.clear();
         projection.changed_meetings.clear();
         Ok(projection)
@@ -294,7 +296,7 @@ impl GovernanceProjection {
                 _ => return Err(ProjectionError::corrupt_checkpoint("unknown checkpoint entry")),
             }
         }
-        projection.build_aggregates();
+        projection.build_aggregates()?;
         Ok(projection)
     }
 

@@ -1,4 +1,4 @@
-//! The governance figures of SPEC §5 (docs/metrics.md), computed from the projection for any scope, category, period and instant.
+//! The governance figures (docs/metrics.md#definitions), computed from the projection for any scope, category, period and instant.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -39,7 +39,36 @@ pub enum GroupBy {
     Year,
 }
 
-/// Every figure of SPEC §5.
+impl GroupBy {
+    /// Every grouping, in the order above.
+    pub const ALL: &'static [GroupBy] = &[
+        GroupBy::Street,
+        GroupBy::Community,
+        GroupBy::Grid,
+        GroupBy::Category,
+        GroupBy::Month,
+        GroupBy::Year,
+    ];
+
+    /// The grouping's name (`street`, `month`, ...), as the CLI and CSV headers spell it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            GroupBy::Street => "street",
+            GroupBy::Community => "community",
+            GroupBy::Grid => "grid",
+            GroupBy::Category => "category",
+            GroupBy::Month => "month",
+            GroupBy::Year => "year",
+        }
+    }
+
+    /// The grouping named `name`, if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|group_by| group_by.as_str() == name)
+    }
+}
+
+/// Every figure defined in docs/metrics.md#definitions.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct GovernanceStats {
     pub accepted: u64,
@@ -298,7 +327,7 @@ impl GovernanceProjection {
             .collect()
     }
 
-    /// Every figure of SPEC §5 for `query`, from the aggregates: the cells of the scope and
+    /// Every figure (docs/metrics.md#definitions) for `query`, from the aggregates: the cells of the scope and
     /// category over the whole months of the period, the issues and meetings of the months
     /// the period cuts, and the open backlog.
     pub fn stats(&self, query: &StatsQuery) -> GovernanceStats {

@@ -2,16 +2,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use gridledger_api::encode_event;
+use gridledger_codec::encode_event;
 use gridledger_domain::{
     AcceptAssignment, CategoryCode, CommandEnvelope, ConcludeDeliberation, ConveneDeliberation, DispatchIssue,
-    EscalateIssue, EscalationReason, EvaluateResolution, Forum, FreeText, GridCode, HandleInGrid, IssueCommand,
+    EscalateIssue, EscalationReason, EvaluateResolution, Field, Forum, FreeText, GridCode, HandleInGrid, IssueCommand,
     IssueEvent, IssueEventBody, IssueId, IssueState, IssueStatus, IssueTitle, JurisdictionCode, MeetingId,
     MeetingParties, ParticipantCount, PersonId, RecordCommitteeDecision, Registry, ReopenIssue, ReportIssue,
     ResolutionLevel, ResolveIssue, Satisfaction, SupportingDepartments, Timestamp, WithdrawIssue, WithdrawalReason,
     decide, evolve, fold,
 };
-use gridledger_eventlog::{AppendRequest, EventLog, EventLogConfig, ExpectedRevision, NewEvent, RequestId, StreamId};
+use gridledger_eventlog::{AppendRequest, EventLog, EventLogConfig, ExpectedRevision, RequestId, StreamId};
 use gridledger_projections::{GovernanceProjection, GovernanceStats, GroupBy, StatsQuery};
 use proptest::prelude::*;
 
@@ -31,9 +31,9 @@ type Step = (usize, u8, i64, u8);
 
 fn command_for(menu: u8, argument: u8, occurred_at: i64) -> IssueCommand {
     let due = Timestamp::from_unix_micros(occurred_at + (1 + i64::from(argument % 20)) * DAY);
-    let text = |value: &str| FreeText::parse("text", value).unwrap_or_else(|_| FreeText::empty());
-    let person = |value: &str| PersonId::parse("person", value).expect("valid person");
-    let meeting = || MeetingId::parse("meeting", &format!("m{}", argument % 4)).expect("valid meeting");
+    let text = |value: &str| FreeText::parse(Field::Summary, value).unwrap_or_else(|_| FreeText::empty());
+    let person = |value: &str| PersonId::parse(Field::Assignee, value).expect("valid person");
+    let meeting = || MeetingId::parse(Field::Meeting, &format!("m{}", argument % 4)).expect("valid meeting");
     match menu % 11 {
         0 => HandleInGrid { summary: text("done") }.into(),
         1 => DispatchIssue {
@@ -65,7 +65,7 @@ fn command_for(menu: u8, argument: u8, occurred_at: i64) -> IssueCommand {
         .into(),
         6 => RecordCommitteeDecision {
             decision: text("decided"),
-            lead_department: gridledger_domain::DepartmentName::parse("lead", "works").expect("valid"),
+            lead_department: gridledger_domain::DepartmentName::parse(Field::LeadDepartment, "works").expect("valid"),
             supporting_departments: SupportingDepartments::empty(),
             due_at: due,
         }
@@ -106,7 +106,7 @@ fn history(issue_count: usize, steps: &[Step]) -> Vec<(u64, String, IssueEvent)>
             &CategoryCode::parse(CATEGORIES[issue % CATEGORIES.len()]).expect("category"),
             IssueTitle::parse("an issue").expect("title"),
             FreeText::empty(),
-            PersonId::parse("reporter_id", "worker").expect("person"),
+            PersonId::parse(Field::Reporter, "worker").expect("person"),
         )
         .expect("registered");
         push(
@@ -321,7 +321,7 @@ fn check(projection: &GovernanceProjection, events: &[(u64, String, IssueEvent)]
 fn live(events: &[(u64, String, IssueEvent)]) -> GovernanceProjection {
     let mut projection = GovernanceProjection::default();
     for (position, stream, event) in events {
-        projection.apply(*position, stream, event);
+        projection.apply(*position, stream, event).expect("every grid is registered");
     }
     projection
 }
@@ -360,17 +360,12 @@ fn replay_and_checkpoint_equal_live() -> anyhow::Result<()> {
     let directory = tempfile::tempdir()?;
     let log = EventLog::open(EventLogConfig::new(directory.path()))?;
     for (position, stream, event) in &events {
-        let encoded = encode_event(event);
         let outcome = log.append_blocking(AppendRequest {
             stream_id: StreamId::try_from(stream.as_str())?,
             expected_revision: ExpectedRevision::Any,
             request_id: RequestId::try_from(format!("r{position}"))?,
             actor_id: String::new(),
-            events: vec![NewEvent {
-                event_type: encoded.event_type.to_owned(),
-                occurred_at_micros: encoded.occurred_at_micros,
-                payload: encoded.payload,
-            }],
+            events: vec![encode_event(event)],
         })?;
         assert_eq!(outcome.last_position, *position);
     }

@@ -2,9 +2,9 @@
 
 use std::pin::Pin;
 
-use gridledger_api::{decode_event_body, issue_to_proto, parse_issue_id, proto};
+use gridledger_api::{issue_to_proto, parse_issue_id, proto, recorded_to_proto, verify_report_to_proto};
 use gridledger_domain::{IssueState, evolve};
-use gridledger_eventlog::{EventLog, RecordedEvent};
+use gridledger_eventlog::EventLog;
 use tokio::sync::mpsc;
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
@@ -21,32 +21,6 @@ const READ_CHUNK: usize = 1_024;
 #[derive(Debug, Clone)]
 pub(crate) struct AuditServiceImpl {
     pub(crate) store: IssueStore,
-}
-
-/// A stored event on the wire: the exact hashed bytes, both hashes, the record decoded, and
-/// its payload decoded (absent if the payload is not an issue event).
-pub(crate) fn recorded_to_proto(recorded: &RecordedEvent) -> proto::RecordedEvent {
-    let record = &recorded.record;
-    proto::RecordedEvent {
-        position: recorded.position,
-        record: recorded.record_bytes.clone(),
-        prev_hash: recorded.prev_hash.to_vec(),
-        hash: recorded.hash.to_vec(),
-        decoded: Some(proto::EventRecord {
-            position: record.position,
-            stream_id: record.stream_id.clone(),
-            revision: record.revision,
-            event_id: record.event_id.clone(),
-            event_type: record.event_type.clone(),
-            recorded_at: record.recorded_at,
-            occurred_at: record.occurred_at,
-            actor_id: record.actor_id.clone(),
-            request_id: record.request_id.clone(),
-            stream_prev_hash: record.stream_prev_hash.clone(),
-            event: record.event.clone(),
-        }),
-        event: decode_event_body(&record.event).ok(),
-    }
 }
 
 fn stream_of<T: Send + 'static>(items: Vec<T>) -> RpcStream<T> {
@@ -180,15 +154,11 @@ impl proto::audit_service_server::AuditService for AuditServiceImpl {
         let log = self.store.log.clone();
         let report = tokio::task::spawn_blocking(move || log.verify(request.from_position, request.to_position))
             .await
-            .map_err(|error| ServiceError::Unavailable(format!("verification task failed: {error}")))?
+            .map_err(|source| ServiceError::Task {
+                task: "verifying the log",
+                source,
+            })?
             .map_err(ServiceError::from)?;
-        Ok(Response::new(proto::VerifyLogResponse {
-            ok: report.ok,
-            events_checked: report.events_checked,
-            head_position: report.head_position,
-            head_hash: report.head_hash.to_vec(),
-            first_bad_position: report.first_bad_position.unwrap_or(0),
-            message: report.message,
-        }))
+        Ok(Response::new(verify_report_to_proto(&report)))
     }
 }

@@ -1,23 +1,24 @@
 //! `ServiceError`: every way an RPC can fail, and the one place that maps them to `tonic::Status`.
 
-use gridledger_api::EventDecodeError;
+use gridledger_api::{EventDecodeError, WireError};
 use gridledger_domain::{DomainError, DomainErrorKind};
-use gridledger_eventlog::EventLogError;
+use gridledger_eventlog::{EventLogError, Position};
+use gridledger_projections::ProjectionError;
 use tonic::{Code, Status};
 
 /// Why an RPC failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
-    /// The request broke a domain rule or was malformed.
+    /// The request was malformed or the domain refused it (a field error names the wire field).
     #[error(transparent)]
-    Domain(#[from] DomainError),
+    Refused(#[from] WireError),
     /// The log refused or failed.
     #[error(transparent)]
     Log(#[from] EventLogError),
     /// A stored event does not decode: the log is damaged or was written by a newer version.
-    #[error("stored event at position {position} does not decode: {source}")]
+    #[error("stored event at position {position} does not decode")]
     StoredEvent {
-        position: u64,
+        position: Position,
         #[source]
         source: EventDecodeError,
     },
@@ -27,32 +28,49 @@ pub enum ServiceError {
     /// An issue that does not exist.
     #[error("issue {issue_id} does not exist")]
     IssueNotFound { issue_id: String },
-    /// A request field that fails a check outside the domain (paging, scope, ...).
-    #[error("invalid {field}: {reason}")]
-    InvalidArgument { field: &'static str, reason: String },
-    /// The projection failed (a damaged checkpoint or an undecodable event).
-    #[error("governance projection failed: {0}")]
-    Projection(String),
-    /// The server is shutting down or the log is closed.
-    #[error("unavailable: {0}")]
-    Unavailable(String),
+    /// The projection failed while answering (an undecodable event, a damaged checkpoint).
+    #[error("the governance projection failed")]
+    Projection(#[source] ProjectionError),
+    /// The live projection has stopped; queries over it are refused until it recovers.
+    #[error("the governance projection is not serving: {reason}")]
+    ProjectionStopped { reason: String },
+    /// The live projection did not catch up with the log in time.
+    #[error("the governance projection has not caught up with log position {position} yet")]
+    ProjectionBehind { position: Position },
+    /// A lock guarding the projection was poisoned by a panic.
+    #[error("the governance projection is unusable: a task panicked while updating it")]
+    ProjectionPoisoned,
+    /// A background task needed by the request failed.
+    #[error("{task} failed")]
+    Task {
+        task: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+    /// The same issue changed under every attempt; the client may retry.
+    #[error("issue {issue_id} changed under {attempts} attempts in a row; try again")]
+    Contended { issue_id: String, attempts: usize },
+    /// A report retried while its first attempt is still being committed.
+    #[error("the first attempt of request {request_id} is still being committed; retry")]
+    FirstAttemptInFlight { request_id: String },
+}
+
+impl From<DomainError> for ServiceError {
+    fn from(error: DomainError) -> Self {
+        ServiceError::Refused(WireError::from(error))
+    }
 }
 
 impl ServiceError {
     pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
-        ServiceError::InvalidArgument {
-            field,
-            reason: reason.into(),
-        }
+        ServiceError::Refused(WireError::invalid(field, reason))
     }
-}
 
-impl From<ServiceError> for Status {
-    /// The status code for each error, exactly as SPEC §6 lists them. Server-side failures
-    /// are logged here, where they are handled; a client's mistake is never INTERNAL.
-    fn from(error: ServiceError) -> Status {
-        let code = match &error {
-            ServiceError::Domain(domain) => match domain.kind() {
+    /// The gRPC status code, exactly as docs/api.md lists them.
+    fn code(&self) -> Code {
+        match self {
+            ServiceError::Refused(WireError::InvalidField { .. }) => Code::InvalidArgument,
+            ServiceError::Refused(WireError::Domain(domain)) => match domain.kind() {
                 DomainErrorKind::InvalidArgument => Code::InvalidArgument,
                 DomainErrorKind::NotFound => Code::NotFound,
                 DomainErrorKind::AlreadyExists | DomainErrorKind::FailedPrecondition => Code::FailedPrecondition,
@@ -63,17 +81,47 @@ impl From<ServiceError> for Status {
                 EventLogError::Closed { .. } => Code::Unavailable,
                 EventLogError::Corrupt { .. } | EventLogError::Storage { .. } => Code::Internal,
             },
+            ServiceError::Projection(ProjectionError::Log(EventLogError::Closed { .. })) => Code::Unavailable,
             ServiceError::StoredEvent { .. } | ServiceError::Projection(_) => Code::Internal,
             ServiceError::RevisionMismatch { .. } => Code::Aborted,
             ServiceError::IssueNotFound { .. } => Code::NotFound,
-            ServiceError::InvalidArgument { .. } => Code::InvalidArgument,
-            ServiceError::Unavailable(_) => Code::Unavailable,
-        };
-        match code {
-            Code::Internal => tracing::error!(error = %error, "request failed on the server side"),
-            Code::Unavailable => tracing::warn!(error = %error, "request refused: unavailable"),
-            _ => tracing::debug!(error = %error, ?code, "request refused"),
+            ServiceError::ProjectionStopped { .. }
+            | ServiceError::ProjectionBehind { .. }
+            | ServiceError::ProjectionPoisoned
+            | ServiceError::Task { .. }
+            | ServiceError::Contended { .. }
+            | ServiceError::FirstAttemptInFlight { .. } => Code::Unavailable,
         }
-        Status::new(code, error.to_string())
+    }
+}
+
+/// The error and its sources, `: `-separated, for a status message or a log line.
+pub(crate) fn with_sources(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        // `#[error(transparent)]` layers repeat their source's message.
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+impl From<ServiceError> for Status {
+    /// Server-side failures are logged here, where they are handled; a client's mistake
+    /// is never INTERNAL.
+    fn from(error: ServiceError) -> Status {
+        let code = error.code();
+        let message = with_sources(&error);
+        match code {
+            Code::Internal => tracing::error!(error = %message, "request failed on the server side"),
+            Code::Unavailable => tracing::warn!(error = %message, "request refused: unavailable"),
+            _ => tracing::debug!(error = %message, ?code, "request refused"),
+        }
+        Status::new(code, message)
     }
 }

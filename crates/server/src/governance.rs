@@ -1,13 +1,18 @@
-//! The live governance projection: loaded from its checkpoint, fed by a log subscription, saved as it goes.
+//! The live governance projection: loaded from its checkpoint, fed by a log subscription,
+//! saved as it goes, and supervised: when it fails it says why (StatsService turns
+//! NOT_SERVING and queries are refused at once naming the reason) and it restarts itself
+//! from its checkpoint with a growing delay.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
-use gridledger_eventlog::{EventLog, Position};
+use gridledger_eventlog::{EventLog, EventLogError, Position, ProjectionStore};
 use gridledger_projections::{CHECKPOINT_NAME, GovernanceProjection, ProjectionError};
 use tokio::sync::watch;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
 
-use crate::error::ServiceError;
+use crate::error::{ServiceError, with_sources};
 
 /// Save a checkpoint after this many applied events...
 const SAVE_EVERY_EVENTS: u64 = 10_000;
@@ -15,12 +20,45 @@ const SAVE_EVERY_EVENTS: u64 = 10_000;
 const SAVE_WHEN_IDLE: Duration = Duration::from_millis(500);
 /// How long a query waits for the projection to catch up with the log.
 const CATCH_UP_WAIT: Duration = Duration::from_secs(10);
+/// The first delay before a failed projection is restarted; it doubles up to the maximum.
+const FIRST_RESTART_DELAY: Duration = Duration::from_secs(1);
+const MAX_RESTART_DELAY: Duration = Duration::from_secs(60);
+/// The health service name of the projection's queries.
+pub(crate) const STATS_SERVICE_NAME: &str = "gridledger.v1.StatsService";
 
 /// The projection the StatsService reads, kept up to date in the background.
 #[derive(Debug)]
 pub(crate) struct LiveGovernance {
-    pub(crate) projection: RwLock<GovernanceProjection>,
+    projection: RwLock<GovernanceProjection>,
     applied_position: watch::Sender<Position>,
+    /// Why the projection stopped following the log, while it is stopped.
+    stopped: watch::Sender<Option<String>>,
+    /// Where StatsService's health is reported.
+    health: HealthReporter,
+}
+
+/// Loads the checkpoint; one that no longer decodes (damaged, or written by another
+/// version) is derived data: it is dropped and the log replayed instead.
+fn load_checkpoint(store: &ProjectionStore) -> Result<GovernanceProjection, ProjectionError> {
+    match GovernanceProjection::load(store) {
+        Err(ProjectionError::CorruptCheckpoint(reason)) => {
+            tracing::warn!(reason, "governance checkpoint unusable; rebuilding it from the log");
+            store.clear()?;
+            Ok(GovernanceProjection::default())
+        }
+        other => other,
+    }
+}
+
+async fn load_checkpoint_in_background(store: &ProjectionStore) -> Result<GovernanceProjection, ServiceError> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || load_checkpoint(&store))
+        .await
+        .map_err(|source| ServiceError::Task {
+            task: "loading the governance checkpoint",
+            source,
+        })?
+        .map_err(ServiceError::Projection)
 }
 
 impl LiveGovernance {
@@ -28,24 +66,10 @@ impl LiveGovernance {
     /// The returned task ends after the log closes, once the last checkpoint is saved.
     pub(crate) async fn start(
         log: EventLog,
+        health: HealthReporter,
     ) -> Result<(Arc<LiveGovernance>, tokio::task::JoinHandle<()>), ServiceError> {
         let store = log.projection_store(CHECKPOINT_NAME)?;
-        let loading_store = store.clone();
-        let projection = tokio::task::spawn_blocking(move || {
-            match GovernanceProjection::load(&loading_store) {
-                // The checkpoint is derived data: one that no longer decodes (damaged, or
-                // written by another version) is dropped and the log replayed instead.
-                Err(ProjectionError::CorruptCheckpoint(reason)) => {
-                    tracing::warn!(reason, "governance checkpoint unusable; rebuilding it from the log");
-                    loading_store.clear()?;
-                    Ok(GovernanceProjection::default())
-                }
-                other => other,
-            }
-        })
-        .await
-        .map_err(|error| ServiceError::Unavailable(format!("loading the projection failed: {error}")))?
-        .map_err(projection_failed)?;
+        let projection = load_checkpoint_in_background(&store).await?;
         let position = projection.position();
         tracing::info!(
             position,
@@ -55,27 +79,73 @@ impl LiveGovernance {
         let live = Arc::new(LiveGovernance {
             projection: RwLock::new(projection),
             applied_position: watch::Sender::new(position),
+            stopped: watch::Sender::new(None),
+            health,
         });
-        let following = live.clone();
-        let task = tokio::spawn(async move {
-            if let Err(error) = following.follow(log, store).await {
-                tracing::error!(%error, "governance projection stopped following the log");
-            }
-        });
+        let supervised = live.clone();
+        let task = tokio::spawn(async move { supervised.supervise(log, store).await });
         Ok((live, task))
     }
 
-    async fn follow(&self, log: EventLog, store: gridledger_eventlog::ProjectionStore) -> Result<(), ServiceError> {
+    /// Follows the log until it closes; after a failure, reports it, waits, reloads the
+    /// checkpoint and follows again.
+    async fn supervise(&self, log: EventLog, store: ProjectionStore) {
+        let mut restart_delay = FIRST_RESTART_DELAY;
+        loop {
+            let failure = match self.follow(&log, &store).await {
+                Ok(()) => return,
+                Err(ServiceError::Log(EventLogError::Closed { .. }))
+                | Err(ServiceError::Projection(ProjectionError::Log(EventLogError::Closed { .. }))) => return,
+                Err(failure) => failure,
+            };
+            let reason = with_sources(&failure);
+            tracing::error!(
+                reason,
+                retry_in = ?restart_delay,
+                "the governance projection stopped following the log; StatsService is NOT_SERVING"
+            );
+            self.stopped.send_replace(Some(reason));
+            self.health
+                .set_service_status(STATS_SERVICE_NAME, ServingStatus::NotServing)
+                .await;
+            tokio::time::sleep(restart_delay).await;
+            restart_delay = (restart_delay * 2).min(MAX_RESTART_DELAY);
+            match load_checkpoint_in_background(&store).await {
+                Ok(projection) => {
+                    let position = projection.position();
+                    match self.write() {
+                        Ok(mut current) => *current = projection,
+                        Err(error) => {
+                            tracing::error!(error = %error, "cannot restart the governance projection");
+                            return;
+                        }
+                    }
+                    self.applied_position.send_replace(position);
+                    tracing::info!(position, "governance projection restarted from its checkpoint");
+                }
+                Err(error) => {
+                    tracing::error!(error = %with_sources(&error), "cannot reload the governance checkpoint");
+                    continue;
+                }
+            }
+            // Serving again once the restarted projection has caught up without failing is
+            // decided by `follow`: it clears the reason when it reaches the head.
+        }
+    }
+
+    async fn follow(&self, log: &EventLog, store: &ProjectionStore) -> Result<(), ServiceError> {
         let start = self.applied_position.borrow().saturating_add(1);
         let mut subscription = log.subscribe(start);
         let mut since_save: u64 = 0;
         loop {
-            let next = if since_save > 0 {
+            let next = if since_save > 0 || self.stopped.borrow().is_some() {
                 match tokio::time::timeout(SAVE_WHEN_IDLE, subscription.next()).await {
                     Ok(next) => next,
                     Err(_) => {
-                        self.save(&store)?;
+                        // Quiet: everything committed is applied.
+                        self.save(store)?;
                         since_save = 0;
+                        self.mark_serving().await;
                         continue;
                     }
                 }
@@ -84,50 +154,74 @@ impl LiveGovernance {
             };
             let Some(recorded) = next? else {
                 // The log closed (shutdown): keep what was applied.
-                return self.save(&store);
+                return self.save(store);
             };
-            {
-                let mut projection = self.write()?;
-                projection.apply_recorded(&recorded).map_err(projection_failed)?;
-            }
+            self.write()?
+                .apply_recorded(&recorded)
+                .map_err(ServiceError::Projection)?;
             self.applied_position.send_replace(recorded.position);
             since_save += 1;
             if since_save >= SAVE_EVERY_EVENTS {
-                self.save(&store)?;
+                self.save(store)?;
                 since_save = 0;
             }
         }
     }
 
-    fn write(&self) -> Result<std::sync::RwLockWriteGuard<'_, GovernanceProjection>, ServiceError> {
-        self.projection
-            .write()
-            .map_err(|_| ServiceError::Unavailable("the governance projection is poisoned".to_owned()))
+    /// Clears a failure once the restarted projection has caught up.
+    async fn mark_serving(&self) {
+        if let Some(reason) = self.stopped.send_replace(None) {
+            tracing::info!(previous_failure = reason, "the governance projection has recovered");
+            self.health
+                .set_service_status(STATS_SERVICE_NAME, ServingStatus::Serving)
+                .await;
+        }
     }
 
-    fn save(&self, store: &gridledger_eventlog::ProjectionStore) -> Result<(), ServiceError> {
+    fn write(&self) -> Result<RwLockWriteGuard<'_, GovernanceProjection>, ServiceError> {
+        self.projection.write().map_err(|_| ServiceError::ProjectionPoisoned)
+    }
+
+    /// The projection, for a query; refused while the projection is stopped.
+    pub(crate) fn read(&self) -> Result<RwLockReadGuard<'_, GovernanceProjection>, ServiceError> {
+        self.refuse_if_stopped()?;
+        self.projection.read().map_err(|_| ServiceError::ProjectionPoisoned)
+    }
+
+    fn refuse_if_stopped(&self) -> Result<(), ServiceError> {
+        match &*self.stopped.borrow() {
+            Some(reason) => Err(ServiceError::ProjectionStopped { reason: reason.clone() }),
+            None => Ok(()),
+        }
+    }
+
+    fn save(&self, store: &ProjectionStore) -> Result<(), ServiceError> {
         let mut projection = self.write()?;
         if projection.has_unsaved_changes() || store.position()? != projection.position() {
-            projection.save(store).map_err(projection_failed)?;
+            projection.save(store).map_err(ServiceError::Projection)?;
         }
         Ok(())
     }
 
-    /// Waits until the projection has applied every event up to `position`.
+    /// Waits until the projection has applied every event up to `position`; fails at once
+    /// (or as soon as it happens) if the projection is stopped.
     pub(crate) async fn wait_for(&self, position: Position) -> Result<(), ServiceError> {
+        self.refuse_if_stopped()?;
         let mut applied = self.applied_position.subscribe();
-        match tokio::time::timeout(CATCH_UP_WAIT, applied.wait_for(|applied| *applied >= position)).await {
-            Ok(Ok(_)) => Ok(()),
-            _ => Err(ServiceError::Unavailable(format!(
-                "the governance projection has not caught up with log position {position} yet"
-            ))),
+        let mut stopped = self.stopped.subscribe();
+        let caught_up = async {
+            tokio::select! {
+                result = applied.wait_for(|applied| *applied >= position) => result.is_ok(),
+                _ = stopped.wait_for(Option::is_some) => false,
+            }
+        };
+        match tokio::time::timeout(CATCH_UP_WAIT, caught_up).await {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                self.refuse_if_stopped()?;
+                Err(ServiceError::ProjectionBehind { position })
+            }
+            Err(_) => Err(ServiceError::ProjectionBehind { position }),
         }
-    }
-}
-
-pub(crate) fn projection_failed(error: ProjectionError) -> ServiceError {
-    match error {
-        ProjectionError::Log(error) => ServiceError::Log(error),
-        other => ServiceError::Projection(other.to_string()),
     }
 }

@@ -2,9 +2,8 @@
 
 use std::sync::Arc;
 
-use gridledger_api::{CommandRequest, issue_status_from_proto, issue_to_proto, parse_issue_id, proto};
-use gridledger_domain::{CategoryCode, DomainError, IssueId, IssueState, JurisdictionCode};
-use gridledger_projections::IssueListFilter;
+use gridledger_api::{CommandRequest, WireError, actor_of, issue_to_proto, list_filter_from_proto, parse_issue_id, proto};
+use gridledger_domain::{IssueId, IssueState};
 use tonic::{Request, Response, Status};
 
 use crate::error::ServiceError;
@@ -14,10 +13,6 @@ use crate::run::MAX_REQUEST_BYTES;
 
 const DEFAULT_PAGE_SIZE: u32 = 50;
 const MAX_PAGE_SIZE: u32 = 500;
-
-/// Metadata key naming who sends a command, recorded as the events' `actor_id` until
-/// authentication (SPEC §8) names the principal.
-pub const ACTOR_METADATA_KEY: &str = "x-gridledger-actor";
 
 #[derive(Debug, Clone)]
 pub(crate) struct IssueServiceImpl {
@@ -37,24 +32,15 @@ fn check_size<T: prost::Message>(request: &Request<T>) -> Result<(), Status> {
     Ok(())
 }
 
-fn actor_of<T>(request: &Request<T>) -> String {
-    request
-        .metadata()
-        .get(ACTOR_METADATA_KEY)
-        .and_then(|value| value.to_str().ok())
-        .map(|actor| actor.chars().take(128).collect())
-        .unwrap_or_default()
-}
-
 impl IssueServiceImpl {
     async fn run<R: prost::Message>(&self, request: Request<R>) -> Result<Response<proto::CommandAck>, Status>
     where
-        CommandRequest: TryFrom<R, Error = DomainError>,
+        CommandRequest: TryFrom<R, Error = WireError>,
     {
         check_size(&request)?;
         let actor = actor_of(&request);
         let command = CommandRequest::try_from(request.into_inner()).map_err(ServiceError::from)?;
-        Ok(Response::new(self.store.execute(command, &actor).await?))
+        Ok(Response::new(self.store.execute(command, &actor).await?.to_proto()))
     }
 }
 
@@ -72,7 +58,7 @@ impl proto::issue_service_server::IssueService for IssueServiceImpl {
             .into_inner()
             .into_command(&self.store.registry, || server_chosen_id)
             .map_err(ServiceError::from)?;
-        Ok(Response::new(self.store.execute(command, &actor).await?))
+        Ok(Response::new(self.store.execute(command, &actor).await?.to_proto()))
     }
 
     // The other commands are all "validate, then run". (`#[async_trait]` cannot see
@@ -171,7 +157,7 @@ impl proto::issue_service_server::IssueService for IssueServiceImpl {
         request: Request<proto::ListIssuesRequest>,
     ) -> Result<Response<proto::ListIssuesResponse>, Status> {
         let request = request.into_inner();
-        let filter = self.filter(&request)?;
+        let filter = list_filter_from_proto(&request, &self.store.registry).map_err(ServiceError::from)?;
         let page_size = match request.page_size {
             0 => DEFAULT_PAGE_SIZE,
             size if size <= MAX_PAGE_SIZE => size,
@@ -188,9 +174,7 @@ impl proto::issue_service_server::IssueService for IssueServiceImpl {
         self.governance.wait_for(self.store.log.head().position).await?;
         let (issue_ids, next) = self
             .governance
-            .projection
-            .read()
-            .map_err(|_| ServiceError::Unavailable("the governance projection is poisoned".to_owned()))?
+            .read()?
             .list_issue_ids(&filter, after, page_size as usize);
         let mut issues = Vec::with_capacity(issue_ids.len());
         for issue_id in issue_ids {
@@ -202,39 +186,5 @@ impl proto::issue_service_server::IssueService for IssueServiceImpl {
             issues,
             next_page_token: next.map(|issue_id| issue_id.to_string()).unwrap_or_default(),
         }))
-    }
-}
-
-impl IssueServiceImpl {
-    fn filter(&self, request: &proto::ListIssuesRequest) -> Result<IssueListFilter, ServiceError> {
-        let scope = if request.scope.is_empty() {
-            None
-        } else {
-            let code = JurisdictionCode::parse(&request.scope).map_err(|error| error.into_field_error("scope"))?;
-            if !self.store.registry.contains_jurisdiction(&code) {
-                return Err(DomainError::UnknownJurisdiction {
-                    code: request.scope.clone(),
-                }
-                .into());
-            }
-            Some(code)
-        };
-        let category = if request.category.is_empty() {
-            None
-        } else {
-            let code = CategoryCode::parse(&request.category).map_err(|error| error.into_field_error("category"))?;
-            if self.store.registry.category(&code).is_err() {
-                return Err(DomainError::UnknownCategory {
-                    code: request.category.clone(),
-                }
-                .into());
-            }
-            Some(code)
-        };
-        Ok(IssueListFilter {
-            scope,
-            status: issue_status_from_proto("status", request.status)?,
-            category,
-        })
     }
 }

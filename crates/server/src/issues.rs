@@ -3,11 +3,10 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use gridledger_api::{CommandRequest, decode_event, encode_event, issue_status_to_proto, proto};
+use gridledger_api::{Acknowledgement, CommandRequest, decode_recorded, encode_events};
 use gridledger_domain::{CommandEnvelope, IssueEvent, IssueId, IssueState, Registry, Timestamp, decide, evolve};
 use gridledger_eventlog::{
-    AppendOutcome, AppendRequest, EventLog, EventLogError, ExpectedRevision, NewEvent, RecordedEvent, RequestId,
-    StreamId,
+    AppendOutcome, AppendRequest, EventLog, EventLogError, ExpectedRevision, RecordedEvent, RequestId, StreamId,
 };
 
 use crate::error::ServiceError;
@@ -48,30 +47,9 @@ pub(crate) fn stream_id_of(issue_id: IssueId) -> Result<StreamId, ServiceError> 
     Ok(StreamId::try_from(issue_id.stream_id())?)
 }
 
-/// Domain events in the form the log stores them (`EventRecord.event_type`, `.occurred_at`
-/// and `.event`).
-pub fn events_for_log(events: &[IssueEvent]) -> Vec<NewEvent> {
-    events
-        .iter()
-        .map(|event| {
-            let encoded = encode_event(event);
-            NewEvent {
-                event_type: encoded.event_type.to_owned(),
-                occurred_at_micros: encoded.occurred_at_micros,
-                payload: encoded.payload,
-            }
-        })
-        .collect()
-}
-
 /// Decodes one stored event into the domain event it holds.
-pub(crate) fn decode_recorded(recorded: &RecordedEvent) -> Result<IssueEvent, ServiceError> {
-    decode_event(
-        &recorded.record.event_type,
-        recorded.record.occurred_at,
-        &recorded.record.event,
-    )
-    .map_err(|source| ServiceError::StoredEvent {
+pub(crate) fn decode_stored(recorded: &RecordedEvent) -> Result<IssueEvent, ServiceError> {
+    decode_recorded(recorded).map_err(|source| ServiceError::StoredEvent {
         position: recorded.position,
         source,
     })
@@ -88,7 +66,7 @@ impl IssueStore {
         let mut state = IssueState::Absent;
         let mut events = Vec::with_capacity(recorded_events.len());
         for recorded in recorded_events {
-            let event = decode_recorded(&recorded)?;
+            let event = decode_stored(&recorded)?;
             state = evolve(state, &event);
             events.push((recorded, event));
         }
@@ -101,7 +79,7 @@ impl IssueStore {
         &self,
         request: CommandRequest,
         actor_id: &str,
-    ) -> Result<proto::CommandAck, ServiceError> {
+    ) -> Result<Acknowledgement, ServiceError> {
         let request_id = RequestId::try_from(request.meta.request_id.clone())?;
         if let Some(earlier) = self.log.find_request(&request_id)? {
             return self.ack_for_earlier_append(&request, &earlier);
@@ -141,7 +119,7 @@ impl IssueStore {
                 expected_revision,
                 request_id: request_id.clone(),
                 actor_id: actor_id.to_owned(),
-                events: events_for_log(&events),
+                events: encode_events(&events),
             };
             match self.log.append(append).await {
                 // The retry raced its original, which committed first.
@@ -152,13 +130,17 @@ impl IssueStore {
                     if let Some(earlier) = self.log.find_request(&request_id)? {
                         return self.ack_for_earlier_append(&request, &earlier);
                     }
-                    return Err(ServiceError::Unavailable(format!(
-                        "the first attempt of request {request_id} is still being committed; retry"
-                    )));
+                    return Err(ServiceError::FirstAttemptInFlight {
+                        request_id: request_id.to_string(),
+                    });
                 }
                 Ok(outcome) => {
                     let state_after = events.iter().fold(loaded.state, evolve);
-                    return Ok(ack(request.issue_id, &outcome, &state_after));
+                    return Ok(Acknowledgement::of_append(
+                        request.issue_id,
+                        &outcome,
+                        state_after.status(),
+                    ));
                 }
                 Err(EventLogError::Conflict { current_revision, .. }) => {
                     if let Some(expected) = request.meta.expected_revision {
@@ -168,10 +150,10 @@ impl IssueStore {
                         });
                     }
                     if attempts >= CONFLICT_RETRIES {
-                        return Err(ServiceError::Unavailable(format!(
-                            "issue {} changed under {attempts} attempts in a row; try again",
-                            request.issue_id
-                        )));
+                        return Err(ServiceError::Contended {
+                            issue_id: request.issue_id.to_string(),
+                            attempts,
+                        });
                     }
                     tracing::debug!(issue_id = %request.issue_id, attempts, "lost a race on the issue; deciding again");
                 }
@@ -185,7 +167,7 @@ impl IssueStore {
         &self,
         request: &CommandRequest,
         earlier: &AppendOutcome,
-    ) -> Result<proto::CommandAck, ServiceError> {
+    ) -> Result<Acknowledgement, ServiceError> {
         let issue_id = if request.issue_id_chosen_by_server {
             // A retried report: the issue its first attempt created (a report is revision 0),
             // whatever id the server picked for this attempt.
@@ -208,21 +190,8 @@ impl IssueStore {
             ));
         }
         let loaded = self.load(issue_id, Some(earlier.last_revision))?;
-        let mut acknowledgement = ack(issue_id, earlier, &loaded.state);
+        let mut acknowledgement = Acknowledgement::of_append(issue_id, earlier, loaded.state.status());
         acknowledgement.duplicate = true;
         Ok(acknowledgement)
-    }
-}
-
-fn ack(issue_id: IssueId, outcome: &AppendOutcome, state_after: &IssueState) -> proto::CommandAck {
-    proto::CommandAck {
-        issue_id: issue_id.to_string(),
-        revision: outcome.last_revision,
-        position: outcome.last_position,
-        event_hash: outcome.last_hash.to_vec(),
-        status: state_after
-            .status()
-            .map_or(proto::IssueStatus::Unspecified, issue_status_to_proto) as i32,
-        duplicate: outcome.duplicate,
     }
 }

@@ -16,6 +16,4 @@ mod run;
 mod stats_service;
 
 pub use error::ServiceError;
-pub use issue_service::ACTOR_METADATA_KEY;
-pub use issues::events_for_log;
 pub use run::{MAX_REQUEST_BYTES, RunningServer, ServerConfig, ServerError, start};

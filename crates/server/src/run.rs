@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::audit_service::AuditServiceImpl;
-use crate::governance::LiveGovernance;
+use crate::governance::{LiveGovernance, STATS_SERVICE_NAME};
 use crate::issue_service::IssueServiceImpl;
 use crate::issues::IssueStore;
 use crate::stats_service::StatsServiceImpl;
@@ -38,6 +38,11 @@ pub struct ServerConfig {
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
+    /// Serving beyond this machine needs authentication, which this version does not have.
+    #[error(
+        "refusing to serve on {address} without authentication: this version serves on loopback addresses only"
+    )]
+    NotLoopback { address: SocketAddr },
     #[error("cannot open the event log: {0}")]
     Log(#[from] EventLogError),
     #[error("cannot listen on {address}: {source}")]
@@ -50,8 +55,8 @@ pub enum ServerError {
     Transport(#[from] tonic::transport::Error),
     #[error("cannot build the reflection service: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
-    #[error("cannot start the governance projection: {0}")]
-    Projection(String),
+    #[error("cannot start the governance projection")]
+    Projection(#[source] crate::error::ServiceError),
     #[error("the server task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 }
@@ -83,10 +88,18 @@ impl RunningServer {
 
 /// Opens the log in `config.data_dir`, binds `config.listen`, and serves until
 /// `shutdown_signal` completes or [`RunningServer::shutdown`] is called.
+///
+/// The serving policy is enforced here, for every program that embeds the server: an
+/// address other than loopback is refused (there is no authentication yet).
 pub async fn start(
     config: ServerConfig,
     shutdown_signal: impl Future<Output = ()> + Send + 'static,
 ) -> Result<RunningServer, ServerError> {
+    if !config.listen.ip().is_loopback() {
+        return Err(ServerError::NotLoopback {
+            address: config.listen,
+        });
+    }
     let log_config = EventLogConfig::new(&config.data_dir);
     let log = tokio::task::spawn_blocking(move || EventLog::open(log_config)).await??;
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -104,9 +117,14 @@ pub async fn start(
         log: log.clone(),
         registry: Arc::new(config.registry),
     };
-    let (live_governance, governance_task) = LiveGovernance::start(log.clone())
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    // Serving until the projection says otherwise (it reports its own failures).
+    health_reporter
+        .set_service_status(STATS_SERVICE_NAME, tonic_health::ServingStatus::Serving)
+        .await;
+    let (live_governance, governance_task) = LiveGovernance::start(log.clone(), health_reporter.clone())
         .await
-        .map_err(|error| ServerError::Projection(error.to_string()))?;
+        .map_err(ServerError::Projection)?;
     let issue_service = proto::issue_service_server::IssueServiceServer::new(IssueServiceImpl {
         store: store.clone(),
         governance: live_governance.clone(),
@@ -121,15 +139,11 @@ pub async fn start(
     let audit_service = proto::audit_service_server::AuditServiceServer::new(AuditServiceImpl { store })
         .max_decoding_message_size(MAX_DECODED_REQUEST_BYTES);
 
-    let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
         .set_serving::<proto::issue_service_server::IssueServiceServer<IssueServiceImpl>>()
         .await;
     health_reporter
         .set_serving::<proto::audit_service_server::AuditServiceServer<AuditServiceImpl>>()
-        .await;
-    health_reporter
-        .set_serving::<proto::stats_service_server::StatsServiceServer<StatsServiceImpl>>()
         .await;
     // Reflection in both versions: grpcurl and other tools older than grpc.reflection.v1
     // still ask v1alpha.
@@ -152,7 +166,7 @@ pub async fn start(
             "",
             "gridledger.v1.IssueService",
             "gridledger.v1.AuditService",
-            "gridledger.v1.StatsService",
+            STATS_SERVICE_NAME,
         ] {
             health_reporter
                 .set_service_status(service, tonic_health::ServingStatus::NotServing)

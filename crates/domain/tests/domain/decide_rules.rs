@@ -3,9 +3,10 @@
 //! rules, unknown grids and categories, error kinds, and `evolve`'s totality.
 
 use gridledger_domain::{
-    CommandEnvelope, CommandKind, DispatchIssue, DomainError, DomainErrorKind, DurationMicros, IssueCommand,
+    CommandEnvelope, CommandKind, DispatchIssue, DomainError, DomainErrorKind, DurationMicros, Field, IssueCommand,
     IssueEvent, IssueEventBody, IssueReported, IssueState, IssueStatus, IssueTitle, MAX_CLOCK_SKEW, OccurredAtProblem,
-    RecordCommitteeDecision, ReportIssue, ResolutionLevel, Timestamp, WithdrawalReason, decide, evolve, fold,
+    RecordCommitteeDecision, RegistryError, ReportIssue, ResolutionLevel, Timestamp, WithdrawalReason, decide, evolve,
+    fold,
 };
 
 use crate::fixtures::*;
@@ -183,7 +184,7 @@ fn a_duplicate_must_name_another_issue() {
     assert!(matches!(
         error,
         DomainError::InvalidField {
-            field: "duplicate_of",
+            field: Field::DuplicateOf,
             ..
         }
     ));
@@ -260,7 +261,7 @@ fn deadlines_must_follow_occurred_at() {
     let decision_due = |due_at: Timestamp| -> IssueCommand {
         RecordCommitteeDecision {
             decision: text("Fix it."),
-            lead_department: gridledger_domain::DepartmentName::parse("lead_department", "roads").expect("valid"),
+            lead_department: gridledger_domain::DepartmentName::parse(Field::LeadDepartment, "roads").expect("valid"),
             supporting_departments: gridledger_domain::SupportingDepartments::empty(),
             due_at,
         }
@@ -273,7 +274,13 @@ fn deadlines_must_follow_occurred_at() {
     ] {
         let error = check(given, when(command)).expect_err("due_at not after occurred_at");
         assert!(
-            matches!(error, DomainError::InvalidField { field: "due_at", .. }),
+            matches!(
+                error,
+                DomainError::InvalidField {
+                    field: Field::DueAt,
+                    ..
+                }
+            ),
             "{error}"
         );
     }
@@ -300,18 +307,25 @@ fn reports_need_a_registered_grid_and_category() {
     let unknown_grid = report("runzhou.s7.c07.g07", "work-safety").expect_err("unknown grid");
     assert_eq!(
         unknown_grid,
-        DomainError::UnknownJurisdiction {
+        DomainError::Registry(RegistryError::UnknownJurisdiction {
             code: "runzhou.s7.c07.g07".to_owned()
-        }
+        })
     );
     assert_eq!(unknown_grid.kind(), DomainErrorKind::NotFound);
     let unknown_category = report(GRID, "fireworks").expect_err("unknown category");
     assert_eq!(
         unknown_category,
-        DomainError::UnknownCategory {
+        DomainError::Registry(RegistryError::UnknownCategory {
             code: "fireworks".to_owned()
-        }
+        })
     );
+    assert_eq!(unknown_category.kind(), DomainErrorKind::InvalidArgument);
+    assert_eq!(
+        unknown_category.to_string(),
+        "unknown category \"fireworks\": it is not in the registry"
+    );
+    let malformed_registry = DomainError::from(RegistryError::MissingEntries { section: "grids" });
+    assert_eq!(malformed_registry.kind(), DomainErrorKind::InvalidArgument);
     let work_safety = report(GRID, "work-safety").expect("registered");
     assert_eq!(work_safety.category().default_handling_deadline_hours(), 24);
     let (events, _) = check(&[], CommandEnvelope::new(at(0), work_safety.into())).expect("ok");

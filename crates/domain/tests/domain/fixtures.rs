@@ -1,6 +1,6 @@
 //! Shared fixtures: the built-in registry, literal events for `given`, commands with valid
 //! arguments for `when`, named histories reaching every status, and the lifecycle table of
-//! SPEC §3.2 encoded once as data (the oracle the decider is checked against).
+//! `docs/product.md` encoded once as data (the oracle the decider is checked against).
 
 use std::sync::OnceLock;
 
@@ -8,7 +8,7 @@ use gridledger_domain::IssueStatus::{Escalated, InDeliberation, InProgress, Reop
 use gridledger_domain::{
     AcceptAssignment, CategoryCode, CommandEnvelope, CommandKind, CommitteeDecisionRecorded, ConcludeDeliberation,
     ConveneDeliberation, DeliberationConcluded, DeliberationConvened, DepartmentName, DispatchIssue, EscalateIssue,
-    EscalationReason, EvaluateResolution, EventType, Forum, FreeText, GridCode, HandleInGrid, IssueCommand,
+    EscalationReason, EvaluateResolution, EventType, Field, Forum, FreeText, GridCode, HandleInGrid, IssueCommand,
     IssueDispatched, IssueEscalated, IssueEvent, IssueEventBody, IssueHandledInGrid, IssueId, IssueReopened,
     IssueReported, IssueResolved, IssueState, IssueStatus, IssueTitle, IssueWithdrawn, MeetingId, MeetingParties,
     ParticipantCount, PersonId, RecordCommitteeDecision, Registry, ReopenIssue, ReportIssue, ResolutionEvaluated,
@@ -54,17 +54,17 @@ pub fn other_issue_id() -> IssueId {
 
 /// A person id.
 pub fn person(id: &str) -> PersonId {
-    PersonId::parse("person_id", id).expect("a valid person id")
+    PersonId::parse(Field::Reporter, id).expect("a valid person id")
 }
 
 /// A meeting id.
 pub fn meeting(id: &str) -> MeetingId {
-    MeetingId::parse("meeting_id", id).expect("a valid meeting id")
+    MeetingId::parse(Field::Meeting, id).expect("a valid meeting id")
 }
 
 /// Free text.
 pub fn text(value: &str) -> FreeText {
-    FreeText::parse("text", value).expect("valid free text")
+    FreeText::parse(Field::Description, value).expect("valid free text")
 }
 
 /// The fixture grid code.
@@ -82,7 +82,7 @@ fn title() -> IssueTitle {
 }
 
 fn lead_department() -> DepartmentName {
-    DepartmentName::parse("lead_department", "district-housing-bureau").expect("a valid department")
+    DepartmentName::parse(Field::LeadDepartment, "district-housing-bureau").expect("a valid department")
 }
 
 fn supporting_departments() -> SupportingDepartments {
@@ -475,7 +475,7 @@ pub enum LevelAfter {
     Unchanged,
 }
 
-/// One row of the lifecycle table of SPEC §3.2.
+/// One row of the lifecycle table of `docs/product.md`.
 #[derive(Debug, Clone, Copy)]
 pub struct LifecycleRow {
     /// The command.
@@ -513,7 +513,7 @@ const fn row(
     }
 }
 
-/// SPEC §3.2, row by row.
+/// The lifecycle table of `docs/product.md`, row by row.
 pub const LIFECYCLE_TABLE: [LifecycleRow; 12] = [
     LifecycleRow {
         command: CommandKind::ReportIssue,

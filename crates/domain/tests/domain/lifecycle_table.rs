@@ -1,4 +1,4 @@
-//! Given/when/then tests for every row of the lifecycle table (SPEC §3.2), and the matrix
+//! Given/when/then tests for every row of the lifecycle table (`docs/product.md`), and the matrix
 //! of every named scenario × every command kind checked against the table's data.
 
 use std::collections::BTreeSet;

@@ -1,10 +1,11 @@
 //! Property test: random command sequences (arguments from small pools, random business
 //! times) through `decide` + `evolve` only make the transitions the lifecycle table allows,
-//! keep the state's invariants, and `fold` of all emitted events reproduces the state.
+//! keep the state's invariants, and `fold` of all emitted events reproduces the state; and a
+//! read model kept by the domain's public per-event rules alone agrees with the fold.
 
 use gridledger_domain::{
     AcceptAssignment, CommandEnvelope, CommandKind, ConcludeDeliberation, ConveneDeliberation, DepartmentName,
-    DispatchIssue, DomainError, DurationMicros, EscalateIssue, EscalationReason, EvaluateResolution, Forum,
+    DispatchIssue, DomainError, DurationMicros, EscalateIssue, EscalationReason, EvaluateResolution, Field, Forum,
     IssueCommand, IssueEvent, IssueState, IssueStatus, MeetingParties, ParticipantCount, RecordCommitteeDecision,
     ResolutionLevel, Satisfaction, SupportingDepartments, Timestamp, WithdrawIssue, WithdrawalReason, allowed_commands,
     decide, evolve, fold,
@@ -99,7 +100,7 @@ fn command_of_step(step: Step, occurred_at: Timestamp) -> IssueCommand {
         .into(),
         CommandKind::RecordCommitteeDecision => RecordCommitteeDecision {
             decision: text("decision"),
-            lead_department: DepartmentName::parse("lead_department", "roads").expect("valid"),
+            lead_department: DepartmentName::parse(Field::LeadDepartment, "roads").expect("valid"),
             supporting_departments: SupportingDepartments::empty(),
             due_at: due_at_of(step, occurred_at),
         }
@@ -124,6 +125,52 @@ fn command_of_step(step: Step, occurred_at: Timestamp) -> IssueCommand {
         }
         .into(),
         other => command_of_kind(other, &IssueState::Absent),
+    }
+}
+
+/// What a read model (the governance projection) keeps of an issue without an `Issue`,
+/// updated only by the domain's public per-event rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ReadModel {
+    status: IssueStatus,
+    resolution_level: Option<ResolutionLevel>,
+    escalated_in_cycle: bool,
+    due_at: Timestamp,
+}
+
+impl ReadModel {
+    /// The read model after `event`; `None` until a report.
+    fn after(read_model: Option<ReadModel>, event: &IssueEvent) -> Option<ReadModel> {
+        let body = &event.body;
+        let Some(before) = read_model else {
+            return body.new_due_at().map(|due_at| ReadModel {
+                status: IssueStatus::Reported,
+                resolution_level: None,
+                escalated_in_cycle: false,
+                due_at,
+            });
+        };
+        let status = body.status_after().unwrap_or(before.status);
+        let resolution_level = body
+            .resolution_level(before.escalated_in_cycle)
+            .or(before.resolution_level)
+            .filter(|_| status == IssueStatus::Resolved);
+        Some(ReadModel {
+            status,
+            resolution_level,
+            escalated_in_cycle: body.escalated_in_cycle_after(before.escalated_in_cycle),
+            due_at: body.new_due_at().unwrap_or(before.due_at),
+        })
+    }
+
+    /// The same facts as the fold's issue.
+    fn of_issue(issue: &gridledger_domain::Issue) -> ReadModel {
+        ReadModel {
+            status: issue.status,
+            resolution_level: issue.resolution_level,
+            escalated_in_cycle: issue.escalated_in_cycle,
+            due_at: issue.due_at,
+        }
     }
 }
 
@@ -162,6 +209,7 @@ fn check(report_first: bool, steps: Vec<Step>) -> Result<(), TestCaseError> {
     let steps = report_first.then_some(report_step).into_iter().chain(steps);
     let mut state = IssueState::Absent;
     let mut emitted: Vec<IssueEvent> = Vec::new();
+    let mut read_model: Option<ReadModel> = None;
     for (index, step) in steps.enumerate() {
         let now = now_of_step(index);
         let occurred_at = occurred_at_of(step, now);
@@ -194,6 +242,9 @@ fn check(report_first: bool, steps: Vec<Step>) -> Result<(), TestCaseError> {
                     expected_level_after(row, level_before, issue.escalated_in_cycle)
                 );
                 prop_assert_eq!(issue.event_count, count_before + 1);
+                read_model = ReadModel::after(read_model, event);
+                prop_assert_eq!(read_model, Some(ReadModel::of_issue(issue)));
+                prop_assert_eq!(read_model.map(|model| model.status.is_open()), Some(issue.is_open()));
                 emitted.push(event.clone());
             }
             Err(error) => {

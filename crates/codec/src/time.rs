@@ -1,13 +1,13 @@
 //! Timestamps between `google.protobuf.Timestamp` and the domain's microsecond `Timestamp`.
 
-use gridledger_domain::{DomainError, Timestamp};
+use gridledger_domain::Timestamp;
 
-use crate::invalid;
+use crate::error::WireError;
 
 /// A wire timestamp as a domain timestamp (sub-microsecond digits are dropped).
-pub fn timestamp_from_proto(field: &'static str, value: &prost_types::Timestamp) -> Result<Timestamp, DomainError> {
+pub fn timestamp_from_proto(field: &'static str, value: &prost_types::Timestamp) -> Result<Timestamp, WireError> {
     if !(0..1_000_000_000).contains(&value.nanos) {
-        return Err(invalid(
+        return Err(WireError::invalid(
             field,
             format!("nanos {} must be in 0..1000000000", value.nanos),
         ));
@@ -17,7 +17,7 @@ pub fn timestamp_from_proto(field: &'static str, value: &prost_types::Timestamp)
         .checked_mul(1_000_000)
         .and_then(|micros| micros.checked_add(i64::from(value.nanos / 1_000)))
         .map(Timestamp::from_unix_micros)
-        .ok_or_else(|| invalid(field, format!("{} seconds is out of range", value.seconds)))
+        .ok_or_else(|| WireError::invalid(field, format!("{} seconds is out of range", value.seconds)))
 }
 
 /// A domain timestamp on the wire.
@@ -30,12 +30,17 @@ pub fn timestamp_to_proto(value: Timestamp) -> prost_types::Timestamp {
 }
 
 /// A required wire timestamp.
-pub(crate) fn required_timestamp(
-    field: &'static str,
-    value: Option<prost_types::Timestamp>,
-) -> Result<Timestamp, DomainError> {
-    let value = value.ok_or_else(|| invalid(field, "is required"))?;
+pub fn required_timestamp(field: &'static str, value: Option<prost_types::Timestamp>) -> Result<Timestamp, WireError> {
+    let value = value.ok_or_else(|| WireError::invalid(field, "is required"))?;
     timestamp_from_proto(field, &value)
+}
+
+/// An optional wire timestamp.
+pub fn optional_timestamp(
+    field: &'static str,
+    value: Option<&prost_types::Timestamp>,
+) -> Result<Option<Timestamp>, WireError> {
+    value.map(|value| timestamp_from_proto(field, value)).transpose()
 }
 
 #[cfg(test)]
@@ -51,7 +56,7 @@ mod tests {
         let bad = prost_types::Timestamp { seconds: 0, nanos: -1 };
         assert!(matches!(
             timestamp_from_proto("due_at", &bad),
-            Err(DomainError::InvalidField { field: "due_at", .. })
+            Err(WireError::InvalidField { field: "due_at", .. })
         ));
         let huge = prost_types::Timestamp {
             seconds: i64::MAX,

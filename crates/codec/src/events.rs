@@ -1,73 +1,80 @@
-//! Events between the domain and their stored form: `EventRecord.event` holds one encoded
+//! Domain events and their stored form: `EventRecord.event` holds one encoded
 //! `IssueEventBody`, `EventRecord.event_type` names its variant, and `EventRecord.occurred_at`
-//! its business time.
+//! its business time. [`encode_events`] and [`decode_recorded`] are the one way in and out.
 
 use gridledger_domain::{
     AssignmentAccepted, CategoryCode, CommitteeDecisionRecorded, DeliberationConcluded, DeliberationConvened,
-    DepartmentName, DomainError, FreeText, GridCode, IssueDispatched, IssueEscalated, IssueEvent, IssueEventBody,
+    DepartmentName, Field, FreeText, GridCode, IssueDispatched, IssueEscalated, IssueEvent, IssueEventBody,
     IssueHandledInGrid, IssueId, IssueReopened, IssueReported, IssueResolved, IssueTitle, IssueWithdrawn, MeetingId,
     MeetingParties, ParticipantCount, PersonId, ResolutionEvaluated, SupportingDepartments, Timestamp,
-    WithdrawalReason,
 };
+use gridledger_eventlog::{EventRecord, NewEvent, RecordedEvent};
 use prost::Message;
 
 use crate::enums::{
     escalation_reason_from_proto, escalation_reason_to_proto, forum_from_proto, forum_to_proto,
-    satisfaction_from_proto, satisfaction_to_proto,
+    satisfaction_from_proto, satisfaction_to_proto, withdrawal_reason_from_proto, withdrawal_reason_to_proto,
 };
+use crate::error::WireError;
 use crate::proto;
 use crate::proto::issue_event_body::Body;
 use crate::time::{required_timestamp, timestamp_to_proto};
 
-/// An event ready for the log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EncodedEvent {
-    pub event_type: &'static str,
-    pub occurred_at_micros: i64,
-    pub payload: Vec<u8>,
-}
-
 /// A stored event that does not decode into a domain event.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EventDecodeError {
-    #[error("event payload does not decode as IssueEventBody: {0}")]
-    Protobuf(String),
+    /// The payload is not an encoded `IssueEventBody`.
+    #[error("event payload does not decode as IssueEventBody")]
+    Protobuf(#[source] prost::DecodeError),
+    /// The payload decodes but sets no body.
     #[error("event payload has no body")]
     EmptyBody,
+    /// The record's `event_type` names another event than its payload holds.
     #[error("event_type {stored:?} does not match the payload's {payload}")]
-    TypeMismatch { stored: String, payload: &'static str },
-    #[error("event payload field is invalid: {0}")]
-    Field(DomainError),
+    TypeMismatch {
+        /// The record's `event_type`.
+        stored: String,
+        /// The type of the body the payload holds.
+        payload: &'static str,
+    },
+    /// A field of the body breaks the domain's rules.
+    #[error("event payload field is invalid")]
+    Field(#[source] WireError),
 }
 
-/// Encodes a domain event for the log.
-pub fn encode_event(event: &IssueEvent) -> EncodedEvent {
-    EncodedEvent {
-        event_type: event.event_type(),
+/// A domain event in the form the log stores it.
+pub fn encode_event(event: &IssueEvent) -> NewEvent {
+    NewEvent {
+        event_type: event.event_type().to_owned(),
         occurred_at_micros: event.occurred_at.as_unix_micros(),
         payload: event_body_to_proto(&event.body).encode_to_vec(),
     }
 }
 
-/// Decodes an event stored by [`encode_event`], checking it against its stored type.
-pub fn decode_event(event_type: &str, occurred_at_micros: i64, payload: &[u8]) -> Result<IssueEvent, EventDecodeError> {
-    let wire = decode_event_body(payload)?;
+/// Domain events in the form the log stores them, in order.
+pub fn encode_events(events: &[IssueEvent]) -> Vec<NewEvent> {
+    events.iter().map(encode_event).collect()
+}
+
+/// The domain event a committed event holds.
+pub fn decode_recorded(recorded: &RecordedEvent) -> Result<IssueEvent, EventDecodeError> {
+    decode_record(&recorded.record)
+}
+
+/// The domain event a stored record holds, checked against the record's event type.
+pub fn decode_record(record: &EventRecord) -> Result<IssueEvent, EventDecodeError> {
+    let wire = proto::IssueEventBody::decode(record.event.as_slice()).map_err(EventDecodeError::Protobuf)?;
     let body = event_body_from_proto(wire)?;
-    if body.event_type() != event_type {
+    if body.event_type() != record.event_type {
         return Err(EventDecodeError::TypeMismatch {
-            stored: event_type.to_owned(),
+            stored: record.event_type.clone(),
             payload: body.event_type(),
         });
     }
     Ok(IssueEvent {
-        occurred_at: Timestamp::from_unix_micros(occurred_at_micros),
+        occurred_at: Timestamp::from_unix_micros(record.occurred_at),
         body,
     })
-}
-
-/// Decodes a stored payload into its wire message (for audit views).
-pub fn decode_event_body(payload: &[u8]) -> Result<proto::IssueEventBody, EventDecodeError> {
-    proto::IssueEventBody::decode(payload).map_err(|error| EventDecodeError::Protobuf(error.to_string()))
 }
 
 /// A domain event body as its wire message.
@@ -95,12 +102,7 @@ pub fn event_body_to_proto(body: &IssueEventBody) -> proto::IssueEventBody {
         IssueEventBody::DeliberationConvened(event) => Body::DeliberationConvened(proto::DeliberationConvened {
             meeting_id: event.meeting_id.as_str().to_owned(),
             forum: forum_to_proto(event.forum) as i32,
-            parties: event
-                .parties
-                .entries()
-                .iter()
-                .map(|party| party.as_str().to_owned())
-                .collect(),
+            parties: strings(event.parties.entries()),
         }),
         IssueEventBody::DeliberationConcluded(event) => Body::DeliberationConcluded(proto::DeliberationConcluded {
             meeting_id: event.meeting_id.as_str().to_owned(),
@@ -120,12 +122,7 @@ pub fn event_body_to_proto(body: &IssueEventBody) -> proto::IssueEventBody {
             Body::CommitteeDecisionRecorded(proto::CommitteeDecisionRecorded {
                 decision: event.decision.as_str().to_owned(),
                 lead_department: event.lead_department.as_str().to_owned(),
-                supporting_departments: event
-                    .supporting_departments
-                    .entries()
-                    .iter()
-                    .map(|department| department.as_str().to_owned())
-                    .collect(),
+                supporting_departments: strings(event.supporting_departments.entries()),
                 due_at: Some(timestamp_to_proto(event.due_at)),
             })
         }
@@ -140,122 +137,101 @@ pub fn event_body_to_proto(body: &IssueEventBody) -> proto::IssueEventBody {
         IssueEventBody::IssueReopened(event) => Body::IssueReopened(proto::IssueReopened {
             reason: event.reason.as_str().to_owned(),
         }),
-        IssueEventBody::IssueWithdrawn(event) => Body::IssueWithdrawn(withdrawal_to_proto(&event.reason)),
+        IssueEventBody::IssueWithdrawn(event) => {
+            let (reason, duplicate_of) = withdrawal_reason_to_proto(&event.reason);
+            Body::IssueWithdrawn(proto::IssueWithdrawn {
+                reason: reason as i32,
+                duplicate_of,
+            })
+        }
     };
     proto::IssueEventBody { body: Some(wire) }
 }
 
-fn withdrawal_to_proto(reason: &WithdrawalReason) -> proto::IssueWithdrawn {
-    let (reason, duplicate_of) = match reason {
-        WithdrawalReason::Duplicate { duplicate_of } => (proto::WithdrawalReason::Duplicate, duplicate_of.to_string()),
-        WithdrawalReason::OutOfScope => (proto::WithdrawalReason::OutOfScope, String::new()),
-        WithdrawalReason::ReporterWithdrew => (proto::WithdrawalReason::ReporterWithdrew, String::new()),
-    };
-    proto::IssueWithdrawn {
-        reason: reason as i32,
-        duplicate_of,
+fn strings<T: AsRef<str>>(entries: &[T]) -> Vec<String> {
+    entries.iter().map(|entry| entry.as_ref().to_owned()).collect()
+}
+
+/// A wire grid code, checked for shape (not against a registry).
+pub(crate) fn grid_from_proto(field: &'static str, value: &str) -> Result<GridCode, WireError> {
+    GridCode::parse(value).map_err(|error| WireError::invalid(field, error.to_string()))
+}
+
+/// A wire category code, checked for shape (not against a registry).
+pub(crate) fn category_from_proto(field: &'static str, value: &str) -> Result<CategoryCode, WireError> {
+    CategoryCode::parse(value).map_err(|error| WireError::invalid(field, error.to_string()))
+}
+
+/// Free text where empty means absent.
+pub(crate) fn optional_text(field: Field, value: String) -> Result<Option<FreeText>, WireError> {
+    if value.is_empty() {
+        return Ok(None);
     }
+    Ok(Some(FreeText::parse(field, value)?))
 }
 
-/// A withdrawal reason from the wire; `duplicate_of` is required exactly for DUPLICATE.
-pub(crate) fn withdrawal_from_proto(reason: i32, duplicate_of: &str) -> Result<WithdrawalReason, DomainError> {
-    match proto::WithdrawalReason::try_from(reason) {
-        Ok(proto::WithdrawalReason::Duplicate) => Ok(WithdrawalReason::Duplicate {
-            duplicate_of: IssueId::parse(duplicate_of)
-                .map_err(|_| crate::invalid("duplicate_of", format!("{duplicate_of:?} is not an issue id (a UUID)")))?,
-        }),
-        Ok(proto::WithdrawalReason::OutOfScope) if duplicate_of.is_empty() => Ok(WithdrawalReason::OutOfScope),
-        Ok(proto::WithdrawalReason::ReporterWithdrew) if duplicate_of.is_empty() => {
-            Ok(WithdrawalReason::ReporterWithdrew)
-        }
-        Ok(proto::WithdrawalReason::OutOfScope | proto::WithdrawalReason::ReporterWithdrew) => {
-            Err(crate::invalid("duplicate_of", "is only allowed with reason DUPLICATE"))
-        }
-        _ => Err(crate::invalid(
-            "reason",
-            format!("{reason} is not one of DUPLICATE, OUT_OF_SCOPE, REPORTER_WITHDREW"),
-        )),
-    }
-}
-
-fn grid_from(field: &'static str, value: &str) -> Result<GridCode, DomainError> {
-    GridCode::parse(value).map_err(|error| error.into_field_error(field))
-}
-
-fn category_from(field: &'static str, value: &str) -> Result<CategoryCode, DomainError> {
-    CategoryCode::parse(value).map_err(|error| error.into_field_error(field))
-}
-
-/// A wire event body as a domain event body (validating every field).
-fn event_body_from_proto(wire: proto::IssueEventBody) -> Result<IssueEventBody, EventDecodeError> {
+/// A wire event body as a domain event body, validating every field.
+pub fn event_body_from_proto(wire: proto::IssueEventBody) -> Result<IssueEventBody, EventDecodeError> {
     let body = wire.body.ok_or(EventDecodeError::EmptyBody)?;
-    let domain = (|| -> Result<IssueEventBody, DomainError> {
+    let domain = (|| -> Result<IssueEventBody, WireError> {
         Ok(match body {
             Body::IssueReported(event) => IssueEventBody::IssueReported(IssueReported {
                 issue_id: IssueId::parse(&event.issue_id)?,
-                grid: grid_from("grid_code", &event.grid_code)?,
-                category: category_from("category", &event.category)?,
+                grid: grid_from_proto("grid_code", &event.grid_code)?,
+                category: category_from_proto("category", &event.category)?,
                 title: IssueTitle::parse(&event.title)?,
-                description: FreeText::parse("description", event.description)?,
-                reporter_id: PersonId::parse("reporter_id", &event.reporter_id)?,
+                description: FreeText::parse(Field::Description, event.description)?,
+                reporter_id: PersonId::parse(Field::Reporter, &event.reporter_id)?,
                 due_at: required_timestamp("due_at", event.due_at)?,
             }),
             Body::IssueHandledInGrid(event) => IssueEventBody::IssueHandledInGrid(IssueHandledInGrid {
-                summary: FreeText::parse("summary", event.summary)?,
+                summary: FreeText::parse(Field::Summary, event.summary)?,
             }),
             Body::IssueDispatched(event) => IssueEventBody::IssueDispatched(IssueDispatched {
-                assignee_id: PersonId::parse("assignee_id", &event.assignee_id)?,
+                assignee_id: PersonId::parse(Field::Assignee, &event.assignee_id)?,
                 due_at: required_timestamp("due_at", event.due_at)?,
             }),
             Body::AssignmentAccepted(event) => IssueEventBody::AssignmentAccepted(AssignmentAccepted {
-                assignee_id: PersonId::parse("assignee_id", &event.assignee_id)?,
+                assignee_id: PersonId::parse(Field::Assignee, &event.assignee_id)?,
             }),
             Body::DeliberationConvened(event) => IssueEventBody::DeliberationConvened(DeliberationConvened {
-                meeting_id: MeetingId::parse("meeting_id", &event.meeting_id)?,
+                meeting_id: MeetingId::parse(Field::Meeting, &event.meeting_id)?,
                 forum: forum_from_proto("forum", event.forum)?,
                 parties: MeetingParties::parse(&event.parties)?,
             }),
             Body::DeliberationConcluded(event) => IssueEventBody::DeliberationConcluded(DeliberationConcluded {
-                meeting_id: MeetingId::parse("meeting_id", &event.meeting_id)?,
+                meeting_id: MeetingId::parse(Field::Meeting, &event.meeting_id)?,
                 participants: ParticipantCount::new(event.participants)?,
-                outcome: FreeText::parse("outcome", event.outcome)?,
-                minutes: FreeText::parse("minutes", event.minutes)?,
+                outcome: FreeText::parse(Field::Outcome, event.outcome)?,
+                minutes: FreeText::parse(Field::Minutes, event.minutes)?,
             }),
             Body::IssueEscalated(event) => IssueEventBody::IssueEscalated(IssueEscalated {
                 reason: escalation_reason_from_proto("reason", event.reason)?,
-                note: optional_text("note", event.note)?,
+                note: optional_text(Field::EscalationNote, event.note)?,
             }),
             Body::CommitteeDecisionRecorded(event) => {
                 IssueEventBody::CommitteeDecisionRecorded(CommitteeDecisionRecorded {
-                    decision: FreeText::parse("decision", event.decision)?,
-                    lead_department: DepartmentName::parse("lead_department", &event.lead_department)?,
+                    decision: FreeText::parse(Field::Decision, event.decision)?,
+                    lead_department: DepartmentName::parse(Field::LeadDepartment, &event.lead_department)?,
                     supporting_departments: SupportingDepartments::parse(&event.supporting_departments)?,
                     due_at: required_timestamp("due_at", event.due_at)?,
                 })
             }
             Body::IssueResolved(event) => IssueEventBody::IssueResolved(IssueResolved {
-                summary: FreeText::parse("summary", event.summary)?,
+                summary: FreeText::parse(Field::Summary, event.summary)?,
             }),
             Body::ResolutionEvaluated(event) => IssueEventBody::ResolutionEvaluated(ResolutionEvaluated {
                 satisfaction: satisfaction_from_proto("satisfaction", event.satisfaction)?,
-                evaluator_id: PersonId::parse("evaluator_id", &event.evaluator_id)?,
-                comment: FreeText::parse("comment", event.comment)?,
+                evaluator_id: PersonId::parse(Field::Evaluator, &event.evaluator_id)?,
+                comment: FreeText::parse(Field::Comment, event.comment)?,
             }),
             Body::IssueReopened(event) => IssueEventBody::IssueReopened(IssueReopened {
-                reason: FreeText::parse("reason", event.reason)?,
+                reason: FreeText::parse(Field::ReopenReason, event.reason)?,
             }),
             Body::IssueWithdrawn(event) => IssueEventBody::IssueWithdrawn(IssueWithdrawn {
-                reason: withdrawal_from_proto(event.reason, &event.duplicate_of)?,
+                reason: withdrawal_reason_from_proto(event.reason, &event.duplicate_of)?,
             }),
         })
     })();
     domain.map_err(EventDecodeError::Field)
-}
-
-/// Free text where empty means absent.
-pub(crate) fn optional_text(field: &'static str, value: String) -> Result<Option<FreeText>, DomainError> {
-    if value.is_empty() {
-        return Ok(None);
-    }
-    FreeText::parse(field, value).map(Some)
 }

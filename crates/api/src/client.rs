@@ -1,0 +1,474 @@
+//! [`Client`]: the one typed client of a gridledger server. It takes domain commands and
+//! returns domain results, hides the transport, and keeps the protocol's retry rules in
+//! one place: a command is sent again only with the same request id (so the server answers
+//! a repeat with the original acknowledgement), and only after a failure that may be
+//! transient.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use gridledger_codec::WireError;
+use gridledger_domain::{IssueCommand, IssueId};
+use gridledger_eventlog::{RecordedEvent, VerifyReport};
+use gridledger_projections::{GovernanceStats, GroupBy, IssueListFilter};
+use tonic::metadata::AsciiMetadataValue;
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+use crate::ack::Acknowledgement;
+use crate::commands::{CommandMeta, IssueReport, WireCommand};
+use crate::issue::IssueView;
+use crate::metadata::ACTOR_METADATA_KEY;
+use crate::proto;
+use crate::proto::audit_service_client::AuditServiceClient;
+use crate::proto::issue_service_client::IssueServiceClient;
+use crate::proto::stats_service_client::StatsServiceClient;
+use crate::recorded::{
+    ReplayStep, recorded_from_proto, replay_step_from_proto, verify_report_from_proto,
+};
+use crate::stats::{BreakdownRow, StatsFilter, breakdown_rows_from_proto, breakdown_to_proto, list_request_to_proto, stats_from_proto};
+
+/// The status code of a failed call, as gRPC defines them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RpcCode {
+    Cancelled,
+    Unknown,
+    InvalidArgument,
+    DeadlineExceeded,
+    NotFound,
+    AlreadyExists,
+    PermissionDenied,
+    ResourceExhausted,
+    FailedPrecondition,
+    Aborted,
+    OutOfRange,
+    Unimplemented,
+    Internal,
+    Unavailable,
+    DataLoss,
+    Unauthenticated,
+}
+
+impl RpcCode {
+    fn of(code: tonic::Code) -> Self {
+        match code {
+            tonic::Code::Cancelled => RpcCode::Cancelled,
+            tonic::Code::InvalidArgument => RpcCode::InvalidArgument,
+            tonic::Code::DeadlineExceeded => RpcCode::DeadlineExceeded,
+            tonic::Code::NotFound => RpcCode::NotFound,
+            tonic::Code::AlreadyExists => RpcCode::AlreadyExists,
+            tonic::Code::PermissionDenied => RpcCode::PermissionDenied,
+            tonic::Code::ResourceExhausted => RpcCode::ResourceExhausted,
+            tonic::Code::FailedPrecondition => RpcCode::FailedPrecondition,
+            tonic::Code::Aborted => RpcCode::Aborted,
+            tonic::Code::OutOfRange => RpcCode::OutOfRange,
+            tonic::Code::Unimplemented => RpcCode::Unimplemented,
+            tonic::Code::Internal => RpcCode::Internal,
+            tonic::Code::Unavailable => RpcCode::Unavailable,
+            tonic::Code::DataLoss => RpcCode::DataLoss,
+            tonic::Code::Unauthenticated => RpcCode::Unauthenticated,
+            // `Ok` never comes with an error; anything else is unknown.
+            tonic::Code::Ok | tonic::Code::Unknown => RpcCode::Unknown,
+        }
+    }
+
+    /// Whether a call that failed with this code may succeed if sent again unchanged.
+    pub fn is_transient(self) -> bool {
+        matches!(
+            self,
+            RpcCode::Unavailable | RpcCode::Unknown | RpcCode::DeadlineExceeded | RpcCode::Cancelled
+        )
+    }
+}
+
+/// Why a client call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server address is not a URL.
+    #[error("{url:?} is not a server URL (e.g. http://127.0.0.1:50051)")]
+    InvalidUrl {
+        url: String,
+        #[source]
+        source: tonic::codegen::http::uri::InvalidUri,
+    },
+    /// No connection could be made.
+    #[error("cannot connect to {url}")]
+    Connect {
+        url: String,
+        #[source]
+        source: tonic::transport::Error,
+    },
+    /// The actor name cannot travel in a header.
+    #[error("the actor {actor:?} must be printable ASCII")]
+    InvalidActor { actor: String },
+    /// The server refused or failed the call.
+    #[error("{code:?}: {message}")]
+    Rpc { code: RpcCode, message: String },
+    /// The server's answer does not convert into domain types.
+    #[error("the server's answer is malformed")]
+    InvalidResponse(#[source] WireError),
+}
+
+impl ClientError {
+    /// The status code, when the server answered with one.
+    pub fn code(&self) -> Option<RpcCode> {
+        match self {
+            ClientError::Rpc { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    fn of_status(status: &tonic::Status) -> Self {
+        ClientError::Rpc {
+            code: RpcCode::of(status.code()),
+            message: status.message().to_owned(),
+        }
+    }
+}
+
+impl From<WireError> for ClientError {
+    fn from(error: WireError) -> Self {
+        ClientError::InvalidResponse(error)
+    }
+}
+
+/// How calls are retried: `attempts` in all (1 = no retry), each limited to `timeout`,
+/// waiting `first_backoff`, then twice as long each time (up to 32 times as long).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub attempts: u32,
+    pub timeout: Duration,
+    pub first_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 6,
+            timeout: Duration::from_secs(30),
+            first_backoff: Duration::from_millis(100),
+        }
+    }
+}
+
+/// Adds the actor header to every request.
+#[derive(Debug, Clone)]
+pub struct ActorHeader(Option<AsciiMetadataValue>);
+
+impl Interceptor for ActorHeader {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(actor) = &self.0 {
+            request.metadata_mut().insert(ACTOR_METADATA_KEY, actor.clone());
+        }
+        Ok(request)
+    }
+}
+
+type Transport = InterceptedService<Channel, ActorHeader>;
+
+/// A closure calling `method` on a clone of the generated `client` (whose methods take
+/// `&mut self`), for [`Client::call`].
+macro_rules! unary {
+    ($client:ident, $method:ident) => {
+        |request| {
+            let mut client = $client.clone();
+            async move { client.$method(request).await }
+        }
+    };
+}
+
+/// A page of `ListIssues`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuePage {
+    pub issues: Vec<IssueView>,
+    /// Pass as `after` for the next page; `None` on the last page.
+    pub next_page_token: Option<IssueId>,
+}
+
+/// A typed client of one server; cheap to clone (clones share the connection).
+#[derive(Debug, Clone)]
+pub struct Client {
+    issues: IssueServiceClient<Transport>,
+    stats: StatsServiceClient<Transport>,
+    audit: AuditServiceClient<Transport>,
+    retry: RetryPolicy,
+    retries: Arc<AtomicU64>,
+}
+
+impl Client {
+    /// Connects to `url`; `actor`, when given, is recorded by the server as the actor of
+    /// the commands sent.
+    pub async fn connect(url: &str, actor: Option<&str>) -> Result<Self, ClientError> {
+        let actor = actor
+            .map(|actor| {
+                actor
+                    .parse::<AsciiMetadataValue>()
+                    .map_err(|_| ClientError::InvalidActor {
+                        actor: actor.to_owned(),
+                    })
+            })
+            .transpose()?;
+        let endpoint = Channel::from_shared(url.to_owned()).map_err(|source| ClientError::InvalidUrl {
+            url: url.to_owned(),
+            source,
+        })?;
+        let channel = endpoint.connect().await.map_err(|source| ClientError::Connect {
+            url: url.to_owned(),
+            source,
+        })?;
+        let header = ActorHeader(actor);
+        Ok(Client {
+            issues: IssueServiceClient::with_interceptor(channel.clone(), header.clone()),
+            stats: StatsServiceClient::with_interceptor(channel.clone(), header.clone()),
+            audit: AuditServiceClient::with_interceptor(channel, header),
+            retry: RetryPolicy::default(),
+            retries: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// The same client with another retry policy.
+    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// How many attempts this client (and its clones) repeated after transient failures.
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
+    }
+
+    /// Sends one unary call, retrying transient failures with the same request.
+    async fn call<Request, Response, Call, Answer>(&self, request: Request, call: Call) -> Result<Response, ClientError>
+    where
+        Request: Clone,
+        Call: Fn(tonic::Request<Request>) -> Answer,
+        Answer: Future<Output = Result<tonic::Response<Response>, tonic::Status>>,
+    {
+        let attempts = self.retry.attempts.max(1);
+        let mut backoff = self.retry.first_backoff;
+        let mut attempt = 1;
+        loop {
+            let mut wire_request = tonic::Request::new(request.clone());
+            wire_request.set_timeout(self.retry.timeout);
+            let outcome = match tokio::time::timeout(self.retry.timeout, call(wire_request)).await {
+                Ok(Ok(response)) => return Ok(response.into_inner()),
+                Ok(Err(status)) => ClientError::of_status(&status),
+                Err(_elapsed) => ClientError::Rpc {
+                    code: RpcCode::DeadlineExceeded,
+                    message: format!("no answer within {:?}", self.retry.timeout),
+                },
+            };
+            let transient = outcome.code().is_some_and(RpcCode::is_transient);
+            if !transient || attempt >= attempts {
+                return Err(outcome);
+            }
+            tracing::warn!(error = %outcome, attempt, "retrying a call after a transient failure");
+            self.retries.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(self.retry.first_backoff * 32);
+            attempt += 1;
+        }
+    }
+
+    /// Reports a new issue; the acknowledgement names its id (chosen by the server when the
+    /// report has none).
+    pub async fn report(&self, meta: &CommandMeta, report: &IssueReport) -> Result<Acknowledgement, ClientError> {
+        self.send_wire(WireCommand::ReportIssue(report.to_proto(meta))).await
+    }
+
+    /// Sends a lifecycle command (or a report built with a registry) for `issue_id`.
+    pub async fn send(
+        &self,
+        issue_id: IssueId,
+        meta: &CommandMeta,
+        command: &IssueCommand,
+    ) -> Result<Acknowledgement, ClientError> {
+        self.send_wire(WireCommand::of(issue_id, meta, command)).await
+    }
+
+    async fn send_wire(&self, command: WireCommand) -> Result<Acknowledgement, ClientError> {
+        let issues = &self.issues;
+        let ack = match command {
+            WireCommand::ReportIssue(request) => {
+                self.call(request, unary!(issues, report_issue)).await?
+            }
+            WireCommand::HandleInGrid(request) => {
+                self.call(request, unary!(issues, handle_in_grid)).await?
+            }
+            WireCommand::DispatchIssue(request) => {
+                self.call(request, unary!(issues, dispatch_issue)).await?
+            }
+            WireCommand::AcceptAssignment(request) => {
+                self.call(request, unary!(issues, accept_assignment)).await?
+            }
+            WireCommand::ConveneDeliberation(request) => {
+                self.call(request, unary!(issues, convene_deliberation)).await?
+            }
+            WireCommand::ConcludeDeliberation(request) => {
+                self.call(request, unary!(issues, conclude_deliberation)).await?
+            }
+            WireCommand::EscalateIssue(request) => {
+                self.call(request, unary!(issues, escalate_issue)).await?
+            }
+            WireCommand::RecordCommitteeDecision(request) => {
+                self.call(request, unary!(issues, record_committee_decision))
+                    .await?
+            }
+            WireCommand::ResolveIssue(request) => {
+                self.call(request, unary!(issues, resolve_issue)).await?
+            }
+            WireCommand::EvaluateResolution(request) => {
+                self.call(request, unary!(issues, evaluate_resolution)).await?
+            }
+            WireCommand::ReopenIssue(request) => {
+                self.call(request, unary!(issues, reopen_issue)).await?
+            }
+            WireCommand::WithdrawIssue(request) => {
+                self.call(request, unary!(issues, withdraw_issue)).await?
+            }
+        };
+        Ok(Acknowledgement::try_from(ack)?)
+    }
+
+    /// An issue's current state.
+    pub async fn get_issue(&self, issue_id: IssueId) -> Result<IssueView, ClientError> {
+        let request = proto::GetIssueRequest {
+            issue_id: issue_id.to_string(),
+        };
+        let issues = &self.issues;
+        let issue = self
+            .call(request, unary!(issues, get_issue))
+            .await?;
+        Ok(IssueView::try_from(issue)?)
+    }
+
+    /// A page of the issues matching `filter`, in report order, after the issue `after`.
+    pub async fn list_issues(
+        &self,
+        filter: &IssueListFilter,
+        page_size: u32,
+        after: Option<IssueId>,
+    ) -> Result<IssuePage, ClientError> {
+        let request = list_request_to_proto(filter, page_size, after);
+        let issues = &self.issues;
+        let page = self
+            .call(request, unary!(issues, list_issues))
+            .await?;
+        let next_page_token = if page.next_page_token.is_empty() {
+            None
+        } else {
+            Some(crate::commands::parse_issue_id("next_page_token", &page.next_page_token)?)
+        };
+        Ok(IssuePage {
+            issues: page
+                .issues
+                .into_iter()
+                .map(IssueView::try_from)
+                .collect::<Result<_, _>>()?,
+            next_page_token,
+        })
+    }
+
+    /// The governance figures for `filter`.
+    pub async fn governance_stats(&self, filter: &StatsFilter) -> Result<GovernanceStats, ClientError> {
+        let stats = &self.stats;
+        let figures = self
+            .call(filter.to_proto(), unary!(stats, get_governance_stats))
+            .await?;
+        Ok(stats_from_proto(&figures))
+    }
+
+    /// The governance figures for `filter`, one row per group.
+    pub async fn breakdown(&self, filter: &StatsFilter, group_by: GroupBy) -> Result<Vec<BreakdownRow>, ClientError> {
+        let stats = &self.stats;
+        let rows = self
+            .call(breakdown_to_proto(filter, group_by), unary!(stats, breakdown_governance_stats))
+            .await?;
+        Ok(breakdown_rows_from_proto(rows)?)
+    }
+
+    /// Every event of an issue, as stored.
+    pub async fn issue_history(&self, issue_id: IssueId) -> Result<Vec<RecordedEvent>, ClientError> {
+        let request = proto::ReadIssueHistoryRequest {
+            issue_id: issue_id.to_string(),
+        };
+        let audit = &self.audit;
+        let mut stream = self
+            .call(request, unary!(audit, read_issue_history))
+            .await?;
+        let mut events = Vec::new();
+        while let Some(event) = stream.message().await.map_err(|status| ClientError::of_status(&status))? {
+            events.push(recorded_from_proto(event)?);
+        }
+        Ok(events)
+    }
+
+    /// An issue's events with its state after each, up to `up_to_revision` if given.
+    pub async fn replay_issue(
+        &self,
+        issue_id: IssueId,
+        up_to_revision: Option<u64>,
+    ) -> Result<Vec<ReplayStep>, ClientError> {
+        let request = proto::ReplayIssueRequest {
+            issue_id: issue_id.to_string(),
+            up_to_revision,
+        };
+        let audit = &self.audit;
+        let mut stream = self
+            .call(request, unary!(audit, replay_issue))
+            .await?;
+        let mut steps = Vec::new();
+        while let Some(step) = stream.message().await.map_err(|status| ClientError::of_status(&status))? {
+            steps.push(replay_step_from_proto(step)?);
+        }
+        Ok(steps)
+    }
+
+    /// The log from `from_position` (at most `limit` events, 0 for all); with `follow`,
+    /// then every event as it commits, until dropped.
+    pub async fn read_all(&self, from_position: u64, limit: u64, follow: bool) -> Result<EventStream, ClientError> {
+        let request = proto::ReadAllRequest {
+            from_position,
+            limit,
+            follow,
+        };
+        let audit = &self.audit;
+        let stream = self
+            .call(request, unary!(audit, read_all))
+            .await?;
+        Ok(EventStream { stream })
+    }
+
+    /// Verifies the chains over `from..=to` (0 for the start or the head).
+    pub async fn verify_log(&self, from_position: u64, to_position: u64) -> Result<VerifyReport, ClientError> {
+        let request = proto::VerifyLogRequest {
+            from_position,
+            to_position,
+        };
+        let audit = &self.audit;
+        let report = self
+            .call(request, unary!(audit, verify_log))
+            .await?;
+        Ok(verify_report_from_proto(report)?)
+    }
+}
+
+/// Events streamed by [`Client::read_all`].
+#[derive(Debug)]
+pub struct EventStream {
+    stream: tonic::Streaming<proto::RecordedEvent>,
+}
+
+impl EventStream {
+    /// The next event; `None` when the stream ends.
+    pub async fn next(&mut self) -> Result<Option<RecordedEvent>, ClientError> {
+        match self.stream.message().await {
+            Ok(Some(event)) => Ok(Some(recorded_from_proto(event)?)),
+            Ok(None) => Ok(None),
+            Err(status) => Err(ClientError::of_status(&status)),
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! The registry of jurisdictions (districts, streets, communities, grids) and categories
+//! (`docs/product.md`): the validated [`Registry`], its lookups and accessors. Its JSON file
+//! format and validation are in `document`, the built-in synthetic Runzhou registry in
+//! `builtin`, its errors in `error`, display names in `display_name`.
+
+mod builtin;
+mod display_name;
+mod document;
+mod error;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use display_name::{DisplayName, InvalidDisplayNameError, MAX_DISPLAY_NAME_CHARS};
+pub use document::{CategoryDocument, JurisdictionDocument, RegistryDocument};
+pub use error::RegistryError;
+
+use crate::category::{Category, CategoryCode};
+use crate::jurisdiction::{
+    CommunityCode, DistrictCode, GridCode, JurisdictionCode, JurisdictionLevel, StreetCode, quote_for_message,
+};
+
+/// A registered district.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct District {
+    /// Its code, e.g. `runzhou`.
+    pub code: DistrictCode,
+    /// Its name.
+    pub display_name: DisplayName,
+}
+
+/// A registered street.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Street {
+    /// Its code, e.g. `runzhou.s3`.
+    pub code: StreetCode,
+    /// Its name.
+    pub display_name: DisplayName,
+}
+
+/// A registered community.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Community {
+    /// Its code, e.g. `runzhou.s3.c07`.
+    pub code: CommunityCode,
+    /// Its name.
+    pub display_name: DisplayName,
+}
+
+/// A registered grid.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Grid {
+    /// Its code, e.g. `runzhou.s3.c07.g02`.
+    pub code: GridCode,
+    /// Its name.
+    pub display_name: DisplayName,
+}
+
+/// A validated registry: every child's parent is registered, no code twice, at least one
+/// grid and one category. Entries keep the order they were listed in.
+///
+/// Serde reads and writes the [`RegistryDocument`] format, validating on the way in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RegistryDocument", into = "RegistryDocument")]
+pub struct Registry {
+    districts: Vec<District>,
+    streets: Vec<Street>,
+    communities: Vec<Community>,
+    grids: Vec<Grid>,
+    categories: Vec<Category>,
+    district_positions: BTreeMap<DistrictCode, usize>,
+    street_positions: BTreeMap<StreetCode, usize>,
+    community_positions: BTreeMap<CommunityCode, usize>,
+    grid_positions: BTreeMap<GridCode, usize>,
+    category_positions: BTreeMap<CategoryCode, usize>,
+}
+
+fn unknown_jurisdiction(code: &impl AsRef<str>) -> RegistryError {
+    RegistryError::UnknownJurisdiction {
+        code: quote_for_message(code.as_ref()),
+    }
+}
+
+impl Registry {
+    /// The district with this code.
+    pub fn district(&self, code: &DistrictCode) -> Result<&District, RegistryError> {
+        self.district_positions
+            .get(code)
+            .and_then(|position| self.districts.get(*position))
+            .ok_or_else(|| unknown_jurisdiction(code))
+    }
+
+    /// The street with this code.
+    pub fn street(&self, code: &StreetCode) -> Result<&Street, RegistryError> {
+        self.street_positions
+            .get(code)
+            .and_then(|position| self.streets.get(*position))
+            .ok_or_else(|| unknown_jurisdiction(code))
+    }
+
+    /// The community with this code.
+    pub fn community(&self, code: &CommunityCode) -> Result<&Community, RegistryError> {
+        self.community_positions
+            .get(code)
+            .and_then(|position| self.communities.get(*position))
+            .ok_or_else(|| unknown_jurisdiction(code))
+    }
+
+    /// The grid with this code.
+    pub fn grid(&self, code: &GridCode) -> Result<&Grid, RegistryError> {
+        self.grid_positions
+            .get(code)
+            .and_then(|position| self.grids.get(*position))
+            .ok_or_else(|| unknown_jurisdiction(code))
+    }
+
+    /// The category with this code.
+    pub fn category(&self, code: &CategoryCode) -> Result<&Category, RegistryError> {
+        self.category_positions
+            .get(code)
+            .and_then(|position| self.categories.get(*position))
+            .ok_or_else(|| RegistryError::UnknownCategory {
+                code: code.as_str().to_owned(),
+            })
+    }
+
+    /// The display name of a jurisdiction of any level.
+    pub fn jurisdiction_display_name(&self, code: &JurisdictionCode) -> Result<&DisplayName, RegistryError> {
+        let unknown = || unknown_jurisdiction(code);
+        match code.level() {
+            JurisdictionLevel::District => {
+                let code = DistrictCode::try_from(code.clone()).map_err(|_| unknown())?;
+                self.district(&code).map(|entry| &entry.display_name)
+            }
+            JurisdictionLevel::Street => {
+                let code = StreetCode::try_from(code.clone()).map_err(|_| unknown())?;
+                self.street(&code).map(|entry| &entry.display_name)
+            }
+            JurisdictionLevel::Community => {
+                let code = CommunityCode::try_from(code.clone()).map_err(|_| unknown())?;
+                self.community(&code).map(|entry| &entry.display_name)
+            }
+            JurisdictionLevel::Grid => {
+                let code = GridCode::try_from(code.clone()).map_err(|_| unknown())?;
+                self.grid(&code).map(|entry| &entry.display_name)
+            }
+        }
+    }
+
+    /// Whether a jurisdiction of any level is registered.
+    pub fn contains_jurisdiction(&self, code: &JurisdictionCode) -> bool {
+        self.jurisdiction_display_name(code).is_ok()
+    }
+
+    /// Every district, in registered order.
+    pub fn districts(&self) -> &[District] {
+        &self.districts
+    }
+
+    /// Every street, in registered order.
+    pub fn streets(&self) -> &[Street] {
+        &self.streets
+    }
+
+    /// Every community, in registered order.
+    pub fn communities(&self) -> &[Community] {
+        &self.communities
+    }
+
+    /// Every grid, in registered order.
+    pub fn grids(&self) -> &[Grid] {
+        &self.grids
+    }
+
+    /// Every category, in registered order.
+    pub fn categories(&self) -> &[Category] {
+        &self.categories
+    }
+
+    /// How many districts are registered.
+    pub fn district_count(&self) -> usize {
+        self.districts.len()
+    }
+
+    /// How many streets are registered.
+    pub fn street_count(&self) -> usize {
+        self.streets.len()
+    }
+
+    /// How many communities are registered.
+    pub fn community_count(&self) -> usize {
+        self.communities.len()
+    }
+
+    /// How many grids are registered.
+    pub fn grid_count(&self) -> usize {
+        self.grids.len()
+    }
+
+    /// How many categories are registered.
+    pub fn category_count(&self) -> usize {
+        self.categories.len()
+    }
+
+    /// The streets of a district, in registered order (none if the district is unknown).
+    pub fn streets_of<'registry>(
+        &'registry self,
+        district: &'registry DistrictCode,
+    ) -> impl Iterator<Item = &'registry Street> {
+        self.streets
+            .iter()
+            .filter(move |street| street.code.district() == *district)
+    }
+
+    /// The communities of a street, in registered order (none if the street is unknown).
+    pub fn communities_of<'registry>(
+        &'registry self,
+        street: &'registry StreetCode,
+    ) -> impl Iterator<Item = &'registry Community> {
+        self.communities
+            .iter()
+            .filter(move |community| community.code.street() == *street)
+    }
+
+    /// The grids of a community, in registered order (none if the community is unknown).
+    pub fn grids_of<'registry>(
+        &'registry self,
+        community: &'registry CommunityCode,
+    ) -> impl Iterator<Item = &'registry Grid> {
+        self.grids
+            .iter()
+            .filter(move |grid| grid.code.community() == *community)
+    }
+
+    /// The grids inside a jurisdiction of any level (a grid code yields that grid), in
+    /// registered order.
+    pub fn grids_within<'registry>(
+        &'registry self,
+        scope: &'registry JurisdictionCode,
+    ) -> impl Iterator<Item = &'registry Grid> {
+        self.grids
+            .iter()
+            .filter(move |grid| grid.code.as_jurisdiction_code().is_within(scope))
+    }
+}
