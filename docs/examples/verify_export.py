@@ -1,27 +1,31 @@
 #!/usr/bin/env python3
-"""Independently verify a gridledger log export.
+"""Independently verify a gridledger log export, with nothing but a stock Python 3.
 
-An export is JSON Lines, one line per event in position order:
+An export is JSON Lines, one line per event in position order (docs/events.md#export-format):
 
     {"position": 1, "record": "<base64 of the stored EventRecord bytes>",
      "prev_hash": "<64 hex>", "hash": "<64 hex>", "decoded": {...}, "event": {...}}
 
-This script trusts nothing but the `record` bytes and SHA-256. It checks that:
+The hash chain covers only the `record` bytes, so this script trusts nothing but those
+bytes and SHA-256 (hashlib). It checks that:
 
   * positions run 1, 2, 3, ... without gaps;
   * each line's prev_hash is the previous line's hash (32 zero bytes before position 1)
     and hash = SHA-256(prev_hash || record);
-  * the record decodes as a gridledger.v1.EventRecord (proto/gridledger/v1/record.proto)
+  * the record is a well-formed gridledger.v1.EventRecord (proto/gridledger/v1/record.proto)
     whose position is the line's position, and recorded_at never decreases;
   * per stream, revisions run 0, 1, 2, ... and stream_prev_hash is the hash of the
     stream's previous event (32 zero bytes for revision 0);
-  * where the convenience `decoded` object names position, stream_id, revision or
-    event_type, it agrees with the record (the hash covers only `record`);
+  * the convenience `decoded` object, which the hash does not cover, agrees with the
+    record wherever it names a field (position, stream_id, revision, event_id, event_type,
+    recorded_at, occurred_at, actor_id, request_id, stream_prev_hash);
   * optionally, that the last hash is the head hash you obtained elsewhere.
 
-The record is decoded with a message class built at run time from a descriptor written
-below, so no generated code and no .proto files are needed: only the `protobuf` package
-(4.x or later).
+No third-party module is needed. The record's fields are read by the small protobuf
+wire-format reader below (an EventRecord has only varint and length-delimited fields).
+If the `protobuf` package happens to be installed, every record is also decoded with it
+and the two decodes must agree; if it is not, the script says how to install it
+(`python3 -m pip install protobuf`) on standard error and verifies without it.
 
 Usage:
     python3 verify_export.py EXPORT.jsonl [--expect-head-hash HEX]
@@ -37,43 +41,34 @@ import binascii
 import hashlib
 import json
 import sys
-
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-from google.protobuf.message import DecodeError
+import uuid
+from datetime import datetime, timedelta, timezone
 
 ZERO_HASH = bytes(32)
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
-# gridledger.v1.EventRecord, field by field, as in proto/gridledger/v1/record.proto.
-_F = descriptor_pb2.FieldDescriptorProto
+# gridledger.v1.EventRecord, field by field, as in proto/gridledger/v1/record.proto:
+# (name, field number, protobuf type).
 EVENT_RECORD_FIELDS = [
-    ("position", 1, _F.TYPE_UINT64),
-    ("stream_id", 2, _F.TYPE_STRING),
-    ("revision", 3, _F.TYPE_UINT64),
-    ("event_id", 4, _F.TYPE_BYTES),
-    ("event_type", 5, _F.TYPE_STRING),
-    ("recorded_at", 6, _F.TYPE_INT64),
-    ("occurred_at", 7, _F.TYPE_INT64),
-    ("actor_id", 8, _F.TYPE_STRING),
-    ("request_id", 9, _F.TYPE_STRING),
-    ("stream_prev_hash", 10, _F.TYPE_BYTES),
-    ("event", 11, _F.TYPE_BYTES),
+    ("position", 1, "uint64"),
+    ("stream_id", 2, "string"),
+    ("revision", 3, "uint64"),
+    ("event_id", 4, "bytes"),
+    ("event_type", 5, "string"),
+    ("recorded_at", 6, "int64"),
+    ("occurred_at", 7, "int64"),
+    ("actor_id", 8, "string"),
+    ("request_id", 9, "string"),
+    ("stream_prev_hash", 10, "bytes"),
+    ("event", 11, "bytes"),
 ]
+_FIELDS_BY_NUMBER = {number: (name, kind) for name, number, kind in EVENT_RECORD_FIELDS}
+_DEFAULTS = {"uint64": 0, "int64": 0, "string": "", "bytes": b""}
 
-
-def event_record_class():
-    """Builds the EventRecord message class from a descriptor constructed here."""
-    file_proto = descriptor_pb2.FileDescriptorProto(
-        name="verify_export/gridledger/v1/record.proto", package="gridledger.v1", syntax="proto3"
-    )
-    message = file_proto.message_type.add(name="EventRecord")
-    for name, number, field_type in EVENT_RECORD_FIELDS:
-        message.field.add(name=name, number=number, type=field_type, label=_F.LABEL_OPTIONAL)
-    pool = descriptor_pool.DescriptorPool()
-    pool.AddSerializedFile(file_proto.SerializeToString())
-    descriptor = pool.FindMessageTypeByName("gridledger.v1.EventRecord")
-    if hasattr(message_factory, "GetMessageClass"):  # protobuf >= 4.22
-        return message_factory.GetMessageClass(descriptor)
-    return message_factory.MessageFactory(pool).GetPrototype(descriptor)
+# Protobuf wire types.
+_VARINT, _FIXED64, _LENGTH_DELIMITED, _START_GROUP, _END_GROUP, _FIXED32 = 0, 1, 2, 3, 4, 5
+_U64 = (1 << 64) - 1
+_MAX_FIELD_NUMBER = (1 << 29) - 1
 
 
 class Failure(Exception):
@@ -85,6 +80,138 @@ class Failure(Exception):
         self.reason = reason
 
 
+class RecordDecodeError(Exception):
+    """The record bytes are not a well-formed EventRecord."""
+
+
+# ---------------------------------------------------------------------------------------
+# The record, read with the standard library only.
+# ---------------------------------------------------------------------------------------
+
+
+def _read_varint(data, offset):
+    """Reads a base-128 varint at `offset`; returns (value as uint64, next offset)."""
+    value = 0
+    for index in range(10):
+        if offset >= len(data):
+            raise RecordDecodeError("truncated varint")
+        byte = data[offset]
+        offset += 1
+        value |= (byte & 0x7F) << (7 * index)
+        if not byte & 0x80:
+            return value & _U64, offset
+    raise RecordDecodeError("varint longer than 10 bytes")
+
+
+def decode_event_record(data):
+    """Decodes EventRecord bytes into a dict of its eleven fields (proto3 defaults when absent).
+
+    As protobuf readers do, it takes fields in any order, lets the last occurrence of a
+    field win and skips unknown fields. It is stricter in one respect: a known field with
+    the wrong wire type is an error (protobuf would keep it as an unknown field), as are a
+    truncated field, a group, a field number out of range and a string that is not UTF-8.
+    """
+    record = {name: _DEFAULTS[kind] for name, _number, kind in EVENT_RECORD_FIELDS}
+    offset = 0
+    while offset < len(data):
+        key, offset = _read_varint(data, offset)
+        number, wire_type = key >> 3, key & 7
+        if number == 0 or number > _MAX_FIELD_NUMBER:
+            raise RecordDecodeError(f"field number {number} is out of range")
+        if wire_type == _VARINT:
+            value, offset = _read_varint(data, offset)
+        elif wire_type == _FIXED64:
+            if offset + 8 > len(data):
+                raise RecordDecodeError(f"field {number} is truncated")
+            value, offset = data[offset : offset + 8], offset + 8
+        elif wire_type == _FIXED32:
+            if offset + 4 > len(data):
+                raise RecordDecodeError(f"field {number} is truncated")
+            value, offset = data[offset : offset + 4], offset + 4
+        elif wire_type == _LENGTH_DELIMITED:
+            length, offset = _read_varint(data, offset)
+            if offset + length > len(data):
+                raise RecordDecodeError(f"field {number} is truncated")
+            value, offset = bytes(data[offset : offset + length]), offset + length
+        else:
+            raise RecordDecodeError(f"field {number} has wire type {wire_type}, which an EventRecord never uses")
+
+        if number not in _FIELDS_BY_NUMBER:
+            continue  # unknown fields are skipped, as protobuf readers do
+        name, kind = _FIELDS_BY_NUMBER[number]
+        expected_wire_type = _VARINT if kind in ("uint64", "int64") else _LENGTH_DELIMITED
+        if wire_type != expected_wire_type:
+            raise RecordDecodeError(f"field {name} ({number}) has wire type {wire_type}, expected {expected_wire_type}")
+        if kind == "int64" and value >= 1 << 63:
+            value -= 1 << 64
+        elif kind == "string":
+            try:
+                value = value.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise RecordDecodeError(f"field {name} is not UTF-8: {error}") from None
+        record[name] = value
+    return record
+
+
+# ---------------------------------------------------------------------------------------
+# Optional: a second decode with the `protobuf` package, imported only if present.
+# ---------------------------------------------------------------------------------------
+
+INSTALL_HINT = "python3 -m pip install protobuf"
+
+
+def protobuf_decoder():
+    """A function decoding record bytes with the official protobuf library, or None with
+    the reason when the library is not available."""
+    try:
+        from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+        from google.protobuf.message import DecodeError
+    except ImportError as error:
+        return None, f"the protobuf package is not installed ({error})"
+    try:
+        field_types = {
+            "uint64": descriptor_pb2.FieldDescriptorProto.TYPE_UINT64,
+            "int64": descriptor_pb2.FieldDescriptorProto.TYPE_INT64,
+            "string": descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
+            "bytes": descriptor_pb2.FieldDescriptorProto.TYPE_BYTES,
+        }
+        file_proto = descriptor_pb2.FileDescriptorProto(
+            name="verify_export/gridledger/v1/record.proto", package="gridledger.v1", syntax="proto3"
+        )
+        message = file_proto.message_type.add(name="EventRecord")
+        for name, number, kind in EVENT_RECORD_FIELDS:
+            message.field.add(
+                name=name,
+                number=number,
+                type=field_types[kind],
+                label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL,
+            )
+        pool = descriptor_pool.DescriptorPool()
+        pool.AddSerializedFile(file_proto.SerializeToString())
+        descriptor = pool.FindMessageTypeByName("gridledger.v1.EventRecord")
+        if hasattr(message_factory, "GetMessageClass"):  # protobuf >= 4.22
+            event_record = message_factory.GetMessageClass(descriptor)
+        else:
+            event_record = message_factory.MessageFactory(pool).GetPrototype(descriptor)
+    except Exception as error:  # an unusable (e.g. very old) protobuf package
+        return None, f"the installed protobuf package cannot be used ({error})"
+
+    def decode(data):
+        message = event_record()
+        try:
+            message.ParseFromString(data)
+        except DecodeError as error:
+            raise RecordDecodeError(str(error)) from None
+        return {name: getattr(message, name) for name, _number, _kind in EVENT_RECORD_FIELDS}
+
+    return decode, None
+
+
+# ---------------------------------------------------------------------------------------
+# The checks.
+# ---------------------------------------------------------------------------------------
+
+
 def parse_hash(value, what, position):
     if not isinstance(value, str) or len(value) != 64:
         raise Failure(position, f"{what} is not 64 hex characters: {value!r}")
@@ -94,27 +221,58 @@ def parse_hash(value, what, position):
         raise Failure(position, f"{what} is not 64 hex characters: {value!r}") from None
 
 
+def _bytes_forms(value):
+    """The ways an export or a JSON tool may write a bytes field: hex, base64, or a UUID."""
+    forms = {value.hex(), base64.b64encode(value).decode("ascii")}
+    if len(value) == 16:
+        forms.add(str(uuid.UUID(bytes=value)))
+    return forms
+
+
+def _time_forms(micros):
+    """The ways a microsecond timestamp may be written: the integer (as protobuf JSON tools
+    print an int64), or RFC 3339 in UTC with microseconds (as the export writes it)."""
+    forms = {str(micros), f"{micros}us before 1970"}
+    try:
+        instant = _EPOCH + timedelta(microseconds=micros)
+    except OverflowError:
+        return forms
+    forms.add(instant.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+    if instant.microsecond == 0:
+        forms.add(instant.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return forms
+
+
 def check_decoded_agrees(decoded, record, position):
-    """The `decoded` object is a convenience; where it names a key field, it must agree."""
+    """The `decoded` object is a convenience the hash does not cover: where it names a
+    field of the record (snake_case as the export writes it, or lowerCamelCase as protobuf
+    JSON tools do), it must say what the record says."""
     if not isinstance(decoded, dict):
         return
-    for snake, camel in (
-        ("position", "position"),
-        ("stream_id", "streamId"),
-        ("revision", "revision"),
-        ("event_type", "eventType"),
-    ):
-        for key in (snake, camel):
-            if key in decoded and str(decoded[key]) != str(getattr(record, snake)):
-                raise Failure(
-                    position,
-                    f"decoded.{key} is {decoded[key]!r} but the record says {getattr(record, snake)!r}",
-                )
+    for name, _number, kind in EVENT_RECORD_FIELDS:
+        if name == "event":
+            continue  # the export leaves the body bytes out; they are in `record`
+        camel = name.split("_")[0] + "".join(part.title() for part in name.split("_")[1:])
+        for key in {name, camel}:
+            if key not in decoded:
+                continue
+            claimed = decoded[key]
+            actual = record[name]
+            if kind == "bytes":
+                agrees = isinstance(claimed, str) and (claimed in _bytes_forms(actual) or claimed.lower() in _bytes_forms(actual))
+                shown = actual.hex()
+            elif kind == "int64" and name.endswith("_at"):
+                agrees = str(claimed) in _time_forms(actual)
+                shown = actual
+            else:
+                agrees = str(claimed) == str(actual)
+                shown = actual
+            if not agrees:
+                raise Failure(position, f"decoded.{key} is {claimed!r} but the record says {shown!r}")
 
 
-def verify(lines, expect_head_hash=None):
+def verify(lines, expect_head_hash=None, second_decoder=None):
     """Verifies the export; returns (count, head position, head hash) or raises Failure."""
-    EventRecord = event_record_class()
     expected_position = 1
     prev_hash = ZERO_HASH
     last_recorded_at = None
@@ -146,7 +304,7 @@ def verify(lines, expect_head_hash=None):
         except (binascii.Error, ValueError) as error:
             raise Failure(position, f"record is not valid base64: {error}") from None
 
-        # The global chain.
+        # The global chain: hashlib alone.
         if line_prev_hash != prev_hash:
             raise Failure(position, f"prev_hash {line_prev_hash.hex()} is not the previous hash {prev_hash.hex()}")
         computed = hashlib.sha256(prev_hash + record_bytes).digest()
@@ -156,43 +314,46 @@ def verify(lines, expect_head_hash=None):
                 f"hash mismatch: SHA-256(prev_hash || record) is {computed.hex()}, the export says {line_hash.hex()}",
             )
 
-        # The record itself.
-        record = EventRecord()
+        # The record itself, from the hashed bytes.
         try:
-            record.ParseFromString(record_bytes)
-        except DecodeError as error:
+            record = decode_event_record(record_bytes)
+        except RecordDecodeError as error:
             raise Failure(position, f"record does not decode as an EventRecord: {error}") from None
-        if record.position != position:
-            raise Failure(position, f"record says it is position {record.position}")
-        if last_recorded_at is not None and record.recorded_at < last_recorded_at:
-            raise Failure(position, f"recorded_at {record.recorded_at} is before the previous {last_recorded_at}")
+        if second_decoder is not None:
+            try:
+                again = second_decoder(record_bytes)
+            except RecordDecodeError as error:
+                raise Failure(position, f"record does not decode as an EventRecord (protobuf package): {error}") from None
+            if again != record:
+                differing = sorted(name for name in record if record[name] != again[name])
+                raise Failure(position, f"the protobuf package decodes {', '.join(differing)} differently")
+        if record["position"] != position:
+            raise Failure(position, f"record says it is position {record['position']}")
+        if last_recorded_at is not None and record["recorded_at"] < last_recorded_at:
+            raise Failure(position, f"recorded_at {record['recorded_at']} is before the previous {last_recorded_at}")
         check_decoded_agrees(entry.get("decoded"), record, position)
 
         # The stream chain.
-        previous = streams.get(record.stream_id)
+        stream_id, revision = record["stream_id"], record["revision"]
+        previous = streams.get(stream_id)
         if previous is None:
-            if record.revision != 0:
-                raise Failure(
-                    position, f"stream {record.stream_id} starts at revision {record.revision}, expected 0"
-                )
+            if revision != 0:
+                raise Failure(position, f"stream {stream_id} starts at revision {revision}, expected 0")
             expected_stream_prev = ZERO_HASH
         else:
             previous_revision, expected_stream_prev = previous
-            if record.revision != previous_revision + 1:
-                raise Failure(
-                    position,
-                    f"stream {record.stream_id} revision {record.revision} follows revision {previous_revision}",
-                )
-        if record.stream_prev_hash != expected_stream_prev:
+            if revision != previous_revision + 1:
+                raise Failure(position, f"stream {stream_id} revision {revision} follows revision {previous_revision}")
+        if record["stream_prev_hash"] != expected_stream_prev:
             raise Failure(
                 position,
-                f"stream chain broken: stream_prev_hash {record.stream_prev_hash.hex()} of {record.stream_id} "
-                f"revision {record.revision} is not {expected_stream_prev.hex()}",
+                f"stream chain broken: stream_prev_hash {record['stream_prev_hash'].hex()} of {stream_id} "
+                f"revision {revision} is not {expected_stream_prev.hex()}",
             )
-        streams[record.stream_id] = (record.revision, computed)
+        streams[stream_id] = (revision, computed)
 
         prev_hash = computed
-        last_recorded_at = record.recorded_at
+        last_recorded_at = record["recorded_at"]
         expected_position += 1
 
     count = expected_position - 1
@@ -213,9 +374,16 @@ def main(argv=None):
     expect = args.expect_head_hash
     if expect is not None and (len(expect.strip()) != 64 or any(c not in "0123456789abcdefABCDEF" for c in expect.strip())):
         parser.error(f"--expect-head-hash must be 64 hex characters, got {expect!r}")
+    second_decoder, unavailable = protobuf_decoder()
+    if second_decoder is None:
+        print(
+            f"note: {unavailable}; records are decoded by this script's own reader only. "
+            f"For a second decode with the official library: {INSTALL_HINT}",
+            file=sys.stderr,
+        )
     try:
         with open(args.export, encoding="utf-8") as export:
-            count, head_position, head_hash = verify(export, args.expect_head_hash)
+            count, head_position, head_hash = verify(export, args.expect_head_hash, second_decoder)
     except OSError as error:
         print(f"FAILED: cannot read {args.export}: {error}")
         return 1

@@ -10,9 +10,10 @@ IssueService over plaintext gRPC:
     -> ConcludeDeliberation -> EscalateIssue -> RecordCommitteeDecision -> ResolveIssue
     -> EvaluateResolution -> ReopenIssue -> HandleInGrid, then GetIssue,
 
-checking every ack's revision (0, 1, 2, ...) and status (SPEC §3.2), that GetIssue says
-RESOLVED at level GRID at revision 10, and that retrying the last command with the same
-request id is answered as a duplicate without writing anything.
+checking every ack's revision (0, 1, 2, ...) and status (the lifecycle table of
+docs/product.md#lifecycle), that GetIssue says RESOLVED at level GRID at revision 10, and
+that retrying the last command with the same request id is answered as a duplicate without
+writing anything.
 
 Usage:
     python3 walk_issue.py --server 127.0.0.1:PORT [--proto-root DIR] [--token TOKEN]
