@@ -26,10 +26,10 @@ use crate::proto;
 use crate::proto::audit_service_client::AuditServiceClient;
 use crate::proto::issue_service_client::IssueServiceClient;
 use crate::proto::stats_service_client::StatsServiceClient;
-use crate::recorded::{
-    ReplayStep, recorded_from_proto, replay_step_from_proto, verify_report_from_proto,
+use crate::recorded::{ReplayStep, recorded_from_proto, replay_step_from_proto, verify_report_from_proto};
+use crate::stats::{
+    BreakdownRow, StatsFilter, breakdown_rows_from_proto, breakdown_to_proto, list_request_to_proto, stats_from_proto,
 };
-use crate::stats::{BreakdownRow, StatsFilter, breakdown_rows_from_proto, breakdown_to_proto, list_request_to_proto, stats_from_proto};
 
 /// The status code of a failed call, as gRPC defines them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -292,43 +292,24 @@ impl Client {
     async fn send_wire(&self, command: WireCommand) -> Result<Acknowledgement, ClientError> {
         let issues = &self.issues;
         let ack = match command {
-            WireCommand::ReportIssue(request) => {
-                self.call(request, unary!(issues, report_issue)).await?
-            }
-            WireCommand::HandleInGrid(request) => {
-                self.call(request, unary!(issues, handle_in_grid)).await?
-            }
-            WireCommand::DispatchIssue(request) => {
-                self.call(request, unary!(issues, dispatch_issue)).await?
-            }
-            WireCommand::AcceptAssignment(request) => {
-                self.call(request, unary!(issues, accept_assignment)).await?
-            }
+            WireCommand::ReportIssue(request) => self.call(request, unary!(issues, report_issue)).await?,
+            WireCommand::HandleInGrid(request) => self.call(request, unary!(issues, handle_in_grid)).await?,
+            WireCommand::DispatchIssue(request) => self.call(request, unary!(issues, dispatch_issue)).await?,
+            WireCommand::AcceptAssignment(request) => self.call(request, unary!(issues, accept_assignment)).await?,
             WireCommand::ConveneDeliberation(request) => {
                 self.call(request, unary!(issues, convene_deliberation)).await?
             }
             WireCommand::ConcludeDeliberation(request) => {
                 self.call(request, unary!(issues, conclude_deliberation)).await?
             }
-            WireCommand::EscalateIssue(request) => {
-                self.call(request, unary!(issues, escalate_issue)).await?
-            }
+            WireCommand::EscalateIssue(request) => self.call(request, unary!(issues, escalate_issue)).await?,
             WireCommand::RecordCommitteeDecision(request) => {
-                self.call(request, unary!(issues, record_committee_decision))
-                    .await?
+                self.call(request, unary!(issues, record_committee_decision)).await?
             }
-            WireCommand::ResolveIssue(request) => {
-                self.call(request, unary!(issues, resolve_issue)).await?
-            }
-            WireCommand::EvaluateResolution(request) => {
-                self.call(request, unary!(issues, evaluate_resolution)).await?
-            }
-            WireCommand::ReopenIssue(request) => {
-                self.call(request, unary!(issues, reopen_issue)).await?
-            }
-            WireCommand::WithdrawIssue(request) => {
-                self.call(request, unary!(issues, withdraw_issue)).await?
-            }
+            WireCommand::ResolveIssue(request) => self.call(request, unary!(issues, resolve_issue)).await?,
+            WireCommand::EvaluateResolution(request) => self.call(request, unary!(issues, evaluate_resolution)).await?,
+            WireCommand::ReopenIssue(request) => self.call(request, unary!(issues, reopen_issue)).await?,
+            WireCommand::WithdrawIssue(request) => self.call(request, unary!(issues, withdraw_issue)).await?,
         };
         Ok(Acknowledgement::try_from(ack)?)
     }
@@ -339,9 +320,7 @@ impl Client {
             issue_id: issue_id.to_string(),
         };
         let issues = &self.issues;
-        let issue = self
-            .call(request, unary!(issues, get_issue))
-            .await?;
+        let issue = self.call(request, unary!(issues, get_issue)).await?;
         Ok(IssueView::try_from(issue)?)
     }
 
@@ -354,13 +333,14 @@ impl Client {
     ) -> Result<IssuePage, ClientError> {
         let request = list_request_to_proto(filter, page_size, after);
         let issues = &self.issues;
-        let page = self
-            .call(request, unary!(issues, list_issues))
-            .await?;
+        let page = self.call(request, unary!(issues, list_issues)).await?;
         let next_page_token = if page.next_page_token.is_empty() {
             None
         } else {
-            Some(crate::commands::parse_issue_id("next_page_token", &page.next_page_token)?)
+            Some(crate::commands::parse_issue_id(
+                "next_page_token",
+                &page.next_page_token,
+            )?)
         };
         Ok(IssuePage {
             issues: page
@@ -385,7 +365,10 @@ impl Client {
     pub async fn breakdown(&self, filter: &StatsFilter, group_by: GroupBy) -> Result<Vec<BreakdownRow>, ClientError> {
         let stats = &self.stats;
         let rows = self
-            .call(breakdown_to_proto(filter, group_by), unary!(stats, breakdown_governance_stats))
+            .call(
+                breakdown_to_proto(filter, group_by),
+                unary!(stats, breakdown_governance_stats),
+            )
             .await?;
         Ok(breakdown_rows_from_proto(rows)?)
     }
@@ -396,11 +379,13 @@ impl Client {
             issue_id: issue_id.to_string(),
         };
         let audit = &self.audit;
-        let mut stream = self
-            .call(request, unary!(audit, read_issue_history))
-            .await?;
+        let mut stream = self.call(request, unary!(audit, read_issue_history)).await?;
         let mut events = Vec::new();
-        while let Some(event) = stream.message().await.map_err(|status| ClientError::of_status(&status))? {
+        while let Some(event) = stream
+            .message()
+            .await
+            .map_err(|status| ClientError::of_status(&status))?
+        {
             events.push(recorded_from_proto(event)?);
         }
         Ok(events)
@@ -417,11 +402,13 @@ impl Client {
             up_to_revision,
         };
         let audit = &self.audit;
-        let mut stream = self
-            .call(request, unary!(audit, replay_issue))
-            .await?;
+        let mut stream = self.call(request, unary!(audit, replay_issue)).await?;
         let mut steps = Vec::new();
-        while let Some(step) = stream.message().await.map_err(|status| ClientError::of_status(&status))? {
+        while let Some(step) = stream
+            .message()
+            .await
+            .map_err(|status| ClientError::of_status(&status))?
+        {
             steps.push(replay_step_from_proto(step)?);
         }
         Ok(steps)
@@ -436,9 +423,7 @@ impl Client {
             follow,
         };
         let audit = &self.audit;
-        let stream = self
-            .call(request, unary!(audit, read_all))
-            .await?;
+        let stream = self.call(request, unary!(audit, read_all)).await?;
         Ok(EventStream { stream })
     }
 
@@ -449,9 +434,7 @@ impl Client {
             to_position,
         };
         let audit = &self.audit;
-        let report = self
-            .call(request, unary!(audit, verify_log))
-            .await?;
+        let report = self.call(request, unary!(audit, verify_log)).await?;
         Ok(verify_report_from_proto(report)?)
     }
 }

@@ -9,8 +9,8 @@ use gridledger_codec::{
 use gridledger_domain::{
     AcceptAssignment, CategoryCode, ConcludeDeliberation, ConveneDeliberation, DepartmentName, DispatchIssue,
     EscalateIssue, EvaluateResolution, Field, FreeText, GridCode, HandleInGrid, IssueCommand, IssueId, IssueTitle,
-    MeetingId, MeetingParties, ParticipantCount, PersonId, RecordCommitteeDecision, Registry, ReopenIssue,
-    ReportIssue, ResolveIssue, SupportingDepartments, Timestamp, WithdrawIssue,
+    MeetingId, MeetingParties, ParticipantCount, PersonId, RecordCommitteeDecision, Registry, ReopenIssue, ReportIssue,
+    ResolveIssue, SupportingDepartments, Timestamp, WithdrawIssue,
 };
 
 use crate::proto;
@@ -166,7 +166,8 @@ impl proto::ReportIssueRequest {
         } else {
             parse_issue_id("issue_id", &self.issue_id)?
         };
-        let grid = GridCode::parse(&self.grid_code).map_err(|error| WireError::invalid("grid_code", error.to_string()))?;
+        let grid =
+            GridCode::parse(&self.grid_code).map_err(|error| WireError::invalid("grid_code", error.to_string()))?;
         let category =
             CategoryCode::parse(&self.category).map_err(|error| WireError::invalid("category", error.to_string()))?;
         let report = ReportIssue::new(

@@ -69,7 +69,7 @@ impl From<&Issue> for IssueView {
             last_evaluation: issue.last_evaluation.clone(),
             last_resolved_at: issue.last_resolved_at,
             last_occurred_at: issue.last_occurred_at,
-            withdrawal_reason: issue.withdrawal_reason.clone(),
+            withdrawal_reason: issue.withdrawal_reason,
         }
     }
 }
@@ -107,7 +107,8 @@ impl IssueView {
             revision: self.revision,
             resolution_level: self
                 .resolution_level
-                .map_or(proto::ResolutionLevel::Unspecified, resolution_level_to_proto) as i32,
+                .map_or(proto::ResolutionLevel::Unspecified, resolution_level_to_proto)
+                as i32,
             reported_at: Some(timestamp_to_proto(self.reported_at)),
             due_at: Some(timestamp_to_proto(self.due_at)),
             assignment: self.assignment.as_ref().map(|assignment| proto::Assignment {
@@ -142,7 +143,8 @@ impl TryFrom<proto::Issue> for IssueView {
 
     /// Reads an issue the server sent, checking every field.
     fn try_from(wire: proto::Issue) -> Result<Self, WireError> {
-        let grid = GridCode::parse(&wire.grid_code).map_err(|error| WireError::invalid("grid_code", error.to_string()))?;
+        let grid =
+            GridCode::parse(&wire.grid_code).map_err(|error| WireError::invalid("grid_code", error.to_string()))?;
         let category =
             CategoryCode::parse(&wire.category).map_err(|error| WireError::invalid("category", error.to_string()))?;
         let resolution_level = if wire.resolution_level == proto::ResolutionLevel::Unspecified as i32 {
@@ -153,7 +155,10 @@ impl TryFrom<proto::Issue> for IssueView {
         let withdrawal_reason = if wire.withdrawal_reason == proto::WithdrawalReason::Unspecified as i32 {
             None
         } else {
-            Some(withdrawal_reason_from_proto(wire.withdrawal_reason, &wire.duplicate_of)?)
+            Some(withdrawal_reason_from_proto(
+                wire.withdrawal_reason,
+                &wire.duplicate_of,
+            )?)
         };
         let assignment = match wire.assignment {
             None => None,

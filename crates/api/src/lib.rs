@@ -54,6 +54,6 @@ pub use recorded::{
 };
 pub use stats::{
     BreakdownRow, StatsFilter, breakdown_from_proto, breakdown_rows_from_proto, breakdown_rows_to_proto,
-    breakdown_to_proto, category_filter_from_proto, list_filter_from_proto, list_request_to_proto,
-    scope_from_proto, stats_from_proto, stats_to_proto,
+    breakdown_to_proto, category_filter_from_proto, list_filter_from_proto, list_request_to_proto, scope_from_proto,
+    stats_from_proto, stats_to_proto,
 };

@@ -86,10 +86,7 @@ pub fn scope_from_proto(
     }
     let code = JurisdictionCode::parse(value).map_err(|error| WireError::invalid(field, error.to_string()))?;
     if !registry.contains_jurisdiction(&code) {
-        return Err(DomainError::from(RegistryError::UnknownJurisdiction {
-            code: value.to_owned(),
-        })
-        .into());
+        return Err(DomainError::from(RegistryError::UnknownJurisdiction { code: value.to_owned() }).into());
     }
     Ok(Some(code))
 }
@@ -149,7 +146,11 @@ impl StatsFilter {
     /// The wire filters.
     pub fn to_proto(&self) -> proto::GetGovernanceStatsRequest {
         proto::GetGovernanceStatsRequest {
-            scope: self.scope.as_ref().map(|scope| scope.as_str().to_owned()).unwrap_or_default(),
+            scope: self
+                .scope
+                .as_ref()
+                .map(|scope| scope.as_str().to_owned())
+                .unwrap_or_default(),
             category: self
                 .category
                 .as_ref()
@@ -250,7 +251,9 @@ pub fn breakdown_rows_to_proto(rows: &[(String, GovernanceStats)]) -> proto::Bre
 }
 
 /// A breakdown a server sent.
-pub fn breakdown_rows_from_proto(wire: proto::BreakdownGovernanceStatsResponse) -> Result<Vec<BreakdownRow>, WireError> {
+pub fn breakdown_rows_from_proto(
+    wire: proto::BreakdownGovernanceStatsResponse,
+) -> Result<Vec<BreakdownRow>, WireError> {
     wire.rows
         .into_iter()
         .map(|row| {
@@ -285,7 +288,11 @@ pub fn list_request_to_proto(
     page_token: Option<gridledger_domain::IssueId>,
 ) -> proto::ListIssuesRequest {
     proto::ListIssuesRequest {
-        scope: filter.scope.as_ref().map(|scope| scope.as_str().to_owned()).unwrap_or_default(),
+        scope: filter
+            .scope
+            .as_ref()
+            .map(|scope| scope.as_str().to_owned())
+            .unwrap_or_default(),
         status: filter
             .status
             .map_or(proto::IssueStatus::Unspecified, issue_status_to_proto) as i32,

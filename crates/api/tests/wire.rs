@@ -49,7 +49,11 @@ fn check(requests: Vec<Result<CommandRequest, WireError>>) -> IssueState {
         )
         .unwrap_or_else(|error| panic!("request {index}: {error}"));
         for (event, encoded) in events.iter().zip(encode_events(&events)) {
-            let decoded = decode_record(&stored(&encoded.event_type, encoded.occurred_at_micros, encoded.payload.clone()));
+            let decoded = decode_record(&stored(
+                &encoded.event_type,
+                encoded.occurred_at_micros,
+                encoded.payload.clone(),
+            ));
             assert_eq!(decoded.as_ref(), Ok(event), "request {index}");
             let wrong_type = if event.event_type() == "IssueReopened" {
                 "IssueResolved"
@@ -367,8 +371,86 @@ fn acknowledgements_survive_the_wire_and_bad_ones_name_the_field() {
     short_hash.event_hash.truncate(31);
     assert!(matches!(
         Acknowledgement::try_from(short_hash),
-        Err(WireError::InvalidField { field: "event_hash", .. })
+        Err(WireError::InvalidField {
+            field: "event_hash",
+            ..
+        })
     ));
     let meta = CommandMeta::with_fresh_request_id();
     assert!(CommandMeta::check_request_id(&meta.request_id).is_ok());
+}
+
+#[test]
+fn stats_filters_are_checked_against_the_registry_and_figures_survive_the_wire() {
+    use gridledger_api::{StatsFilter, stats_from_proto, stats_to_proto};
+    let registry = Registry::builtin_runzhou();
+    let now = Timestamp::from_unix_micros(NOW);
+    let at = |days: i64| in_days(days);
+    let outcome = |request: proto::GetGovernanceStatsRequest| match StatsFilter::from_proto(&request, &registry, now) {
+        Ok(filter) => {
+            assert_eq!(
+                StatsFilter::from_proto(&filter.to_proto(), &registry, now),
+                Ok(filter.clone())
+            );
+            "ok".to_owned()
+        }
+        Err(WireError::InvalidField { field, .. }) => field.to_owned(),
+        Err(WireError::Domain(DomainError::Registry(RegistryError::UnknownJurisdiction { .. }))) => {
+            "unknown scope".to_owned()
+        }
+        Err(WireError::Domain(DomainError::Registry(RegistryError::UnknownCategory { .. }))) => {
+            "unknown category".to_owned()
+        }
+        Err(other) => format!("{other:?}"),
+    };
+    let request = |scope: &str, category: &str| proto::GetGovernanceStatsRequest {
+        scope: scope.to_owned(),
+        category: category.to_owned(),
+        ..Default::default()
+    };
+    let cases = [
+        (request("", ""), "ok"),
+        (request("runzhou.s3.c07", "dispute"), "ok"),
+        (request("runzhou.s9", ""), "unknown scope"),
+        (request("Runzhou", ""), "scope"),
+        (request("", "weather"), "unknown category"),
+        (request("", "Bad Code"), "category"),
+        (
+            proto::GetGovernanceStatsRequest {
+                period_start: at(-10),
+                period_end: at(-20),
+                ..Default::default()
+            },
+            "period_end",
+        ),
+        (
+            proto::GetGovernanceStatsRequest {
+                as_of: at(1),
+                ..Default::default()
+            },
+            "as_of",
+        ),
+        (
+            proto::GetGovernanceStatsRequest {
+                period_start: at(-20),
+                period_end: at(-10),
+                as_of: at(-1),
+                ..Default::default()
+            },
+            "ok",
+        ),
+    ];
+    for (index, (request, expected)) in cases.into_iter().enumerate() {
+        assert_eq!(outcome(request), expected, "case {index}");
+    }
+    let figures = gridledger_projections::GovernanceStats {
+        accepted: 4_350,
+        closed: 4_294,
+        closure_rate: 4_294.0 / 4_350.0,
+        participants: 40_000,
+        time_to_close_p90_hours: 71.5,
+        as_of_position: 24_524,
+        ..Default::default()
+    };
+    assert_eq!(stats_from_proto(&stats_to_proto(&figures)), figures);
 }

@@ -69,9 +69,10 @@ pub fn withdrawal_reason_from_proto(reason: i32, duplicate_of: &str) -> Result<W
         Ok(proto::WithdrawalReason::ReporterWithdrew) if duplicate_of.is_empty() => {
             Ok(WithdrawalReason::ReporterWithdrew)
         }
-        Ok(proto::WithdrawalReason::OutOfScope | proto::WithdrawalReason::ReporterWithdrew) => Err(
-            WireError::invalid("duplicate_of", "is only allowed with reason DUPLICATE"),
-        ),
+        Ok(proto::WithdrawalReason::OutOfScope | proto::WithdrawalReason::ReporterWithdrew) => Err(WireError::invalid(
+            "duplicate_of",
+            "is only allowed with reason DUPLICATE",
+        )),
         _ => Err(WireError::invalid(
             "reason",
             format!("{reason} is not one of DUPLICATE, OUT_OF_SCOPE, REPORTER_WITHDREW"),

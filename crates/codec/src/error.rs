@@ -82,7 +82,10 @@ mod tests {
     fn every_domain_field_has_a_wire_name_and_keeps_its_reason() {
         for field in Field::ALL {
             let name = wire_field_name(*field);
-            assert!(!name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{name}");
+            assert!(
+                !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                "{name}"
+            );
             let converted = WireError::from(DomainError::InvalidField {
                 field: *field,
                 reason: "because".to_owned(),

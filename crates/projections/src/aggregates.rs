@@ -246,7 +246,11 @@ impl Aggregates {
                 .push(meeting_id.to_owned());
         }
         let mut wanted: HashSet<CellKey> = HashSet::new();
-        for facts in meeting.issues.iter().filter_map(|ordinal| issues.get(*ordinal as usize)) {
+        for facts in meeting
+            .issues
+            .iter()
+            .filter_map(|ordinal| issues.get(*ordinal as usize))
+        {
             wanted.extend(self.keys_of(facts)?);
         }
         let known = self.meeting_keys.entry(meeting_id.to_owned()).or_default();

@@ -192,11 +192,9 @@ impl GovernanceProjection {
             self.position = self.position.max(recorded.position);
             return Ok(());
         }
-        let event = decode_record(record).map_err(|source| {
-            ProjectionError::UndecodableEvent {
-                position: recorded.position,
-                source,
-            }
+        let event = decode_record(record).map_err(|source| ProjectionError::UndecodableEvent {
+            position: recorded.position,
+            source,
         })?;
         self.apply(recorded.position, &record.stream_id, &event)
     }

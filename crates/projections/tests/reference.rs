@@ -321,7 +321,9 @@ fn check(projection: &GovernanceProjection, events: &[(u64, String, IssueEvent)]
 fn live(events: &[(u64, String, IssueEvent)]) -> GovernanceProjection {
     let mut projection = GovernanceProjection::default();
     for (position, stream, event) in events {
-        projection.apply(*position, stream, event).expect("every grid is registered");
+        projection
+            .apply(*position, stream, event)
+            .expect("every grid is registered");
     }
     projection
 }
@@ -392,14 +394,7 @@ fn replay_and_checkpoint_equal_live() -> anyhow::Result<()> {
         assert!(expected.accepted > 0 || scope.is_some());
         for (name, projection) in [("replayed", &replayed), ("resumed", &resumed), ("reloaded", &reloaded)] {
             assert_eq!(projection.stats(&query), expected, "{name} {scope:?}");
-            for group_by in [
-                GroupBy::Street,
-                GroupBy::Community,
-                GroupBy::Grid,
-                GroupBy::Category,
-                GroupBy::Month,
-                GroupBy::Year,
-            ] {
+            for &group_by in GroupBy::ALL {
                 assert_eq!(
                     projection.breakdown(&query, group_by),
                     live.breakdown(&query, group_by),

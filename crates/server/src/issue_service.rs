@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use gridledger_api::{CommandRequest, WireError, actor_of, issue_to_proto, list_filter_from_proto, parse_issue_id, proto};
+use gridledger_api::{
+    CommandRequest, WireError, actor_of, issue_to_proto, list_filter_from_proto, parse_issue_id, proto,
+};
 use gridledger_domain::{IssueId, IssueState};
 use tonic::{Request, Response, Status};
 

@@ -39,9 +39,7 @@ pub struct ServerConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     /// Serving beyond this machine needs authentication, which this version does not have.
-    #[error(
-        "refusing to serve on {address} without authentication: this version serves on loopback addresses only"
-    )]
+    #[error("refusing to serve on {address} without authentication: this version serves on loopback addresses only")]
     NotLoopback { address: SocketAddr },
     #[error("cannot open the event log: {0}")]
     Log(#[from] EventLogError),
@@ -96,9 +94,7 @@ pub async fn start(
     shutdown_signal: impl Future<Output = ()> + Send + 'static,
 ) -> Result<RunningServer, ServerError> {
     if !config.listen.ip().is_loopback() {
-        return Err(ServerError::NotLoopback {
-            address: config.listen,
-        });
+        return Err(ServerError::NotLoopback { address: config.listen });
     }
     let log_config = EventLogConfig::new(&config.data_dir);
     let log = tokio::task::spawn_blocking(move || EventLog::open(log_config)).await??;
