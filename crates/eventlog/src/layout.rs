@@ -12,8 +12,8 @@
 //! | `h` | head position (u64 BE) + head hash (32 bytes) |
 //!
 //! Stream ids and request ids are printable ASCII, so the `0x00` separator is unambiguous and
-//! a stream's keys sort by revision. This module is public so that operators and tests can
-//! inspect a log with sled directly; only this crate writes it.
+//! a stream's keys sort by revision. The layout is private to this crate, like sled itself:
+//! everything outside reads and writes the log through `EventLog`.
 
 use crate::types::{ChainHash, Position, Revision};
 
@@ -131,10 +131,11 @@ pub fn parse_position_value(value: &[u8]) -> Option<Position> {
     Some(Position::from_be_bytes(value.try_into().ok()?))
 }
 
-/// Opens a log's sled database directly, for inspection and repair tools (and tamper tests),
-/// waiting like the log does for a closing instance to release the directory. Whoever
-/// writes through this bypasses every check of the log; `EventLog::verify` will say so.
-pub fn open_raw_tree(path: &std::path::Path) -> Result<(sled::Db, sled::Tree), crate::EventLogError> {
+/// Opens a log's sled database directly, for the tamper tests, waiting like the log does
+/// for a closing instance to release the directory. Whoever writes through this bypasses
+/// every check of the log; `EventLog::verify` will say so.
+#[cfg(test)]
+pub(crate) fn open_raw_tree(path: &std::path::Path) -> Result<(sled::Db, sled::Tree), crate::EventLogError> {
     let db = crate::store::open_waiting_for_lock(&sled::Config::new().path(path).flush_every_ms(None))?;
     let tree = db
         .open_tree(LOG_TREE_NAME)

@@ -19,13 +19,15 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod error;
-pub mod layout;
+mod layout;
 mod log;
 mod projection_store;
 mod record;
 mod storage_bound;
 mod store;
 mod subscribe;
+#[cfg(test)]
+mod tamper_tests;
 mod types;
 mod verify;
 mod writer;

@@ -1,8 +1,11 @@
 //! Tampering with the stored log through sled, behind the log's back, is caught by verify at the right position.
 
-use gridledger_eventlog::{
-    AppendRequest, EventLog, EventLogConfig, ExpectedRevision, NewEvent, RequestId, StreamId, layout,
-};
+//!
+//! A unit test of the crate (not an integration test) so that the on-disk layout, and sled
+//! with it, stay private to `eventlog`.
+
+use crate::layout;
+use crate::{AppendRequest, EventLog, EventLogConfig, ExpectedRevision, NewEvent, RequestId, StreamId};
 
 const EVENTS: u64 = 20;
 
