@@ -100,3 +100,33 @@ pub fn report_request(title: &str) -> proto::ReportIssueRequest {
         reporter_id: "worker-1".to_owned(),
     }
 }
+
+/// A report of an environment issue in [`GRID`] for the typed client (the server chooses
+/// the id).
+pub fn issue_report(title: &str) -> anyhow::Result<gridledger_api::IssueReport> {
+    use gridledger_domain::{CategoryCode, Field, FreeText, GridCode, IssueTitle, PersonId};
+    Ok(gridledger_api::IssueReport {
+        issue_id: None,
+        grid: GridCode::parse(GRID)?,
+        category: CategoryCode::parse("environment")?,
+        title: IssueTitle::parse(title)?,
+        description: FreeText::parse(Field::Description, "reported by an end-to-end test")?,
+        reporter_id: PersonId::parse(Field::Reporter, "worker-1")?,
+    })
+}
+
+/// Runs the built `gridledger` binary with `arguments`; its stdout, or an error with its
+/// exit status, stdout and stderr.
+pub fn gridledger(arguments: &[&str]) -> anyhow::Result<String> {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_gridledger"))
+        .args(arguments)
+        .output()?;
+    anyhow::ensure!(
+        output.status.success(),
+        "gridledger {arguments:?} failed ({}):\n{}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(String::from_utf8(output.stdout)?)
+}

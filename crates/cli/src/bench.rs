@@ -10,6 +10,7 @@ use gridledger_eventlog::{
     measure_storage_bound,
 };
 use indicatif::{ProgressBar, ProgressStyle};
+use tokio::runtime::Runtime;
 
 #[derive(Debug, Subcommand)]
 pub enum BenchTarget {
@@ -34,11 +35,12 @@ pub struct LogBenchArgs {
     payload_bytes: usize,
 }
 
-pub fn run(target: BenchTarget) -> anyhow::Result<()> {
+/// Runs a benchmark; the async parts run on the binary's one `runtime`.
+pub fn run(runtime: &Runtime, target: BenchTarget) -> anyhow::Result<()> {
     match target {
-        BenchTarget::Log(arguments) => bench_log(arguments),
-        BenchTarget::Stats(arguments) => crate::bench_stats::bench_stats(arguments),
-        BenchTarget::Grpc(arguments) => crate::bench_grpc::bench_grpc(arguments),
+        BenchTarget::Log(arguments) => bench_log(runtime, arguments),
+        BenchTarget::Stats(arguments) => crate::bench_stats::bench_stats(runtime, arguments),
+        BenchTarget::Grpc(arguments) => crate::bench_grpc::bench_grpc(runtime, arguments),
     }
 }
 
@@ -53,12 +55,11 @@ struct AppendFigures {
     appends: u64,
 }
 
-fn bench_log(arguments: LogBenchArgs) -> anyhow::Result<()> {
+fn bench_log(runtime: &Runtime, arguments: LogBenchArgs) -> anyhow::Result<()> {
     let scratch = tempfile::Builder::new()
         .prefix("gridledger-bench-")
         .tempdir_in(arguments.dir.clone().unwrap_or_else(std::env::temp_dir))
         .context("creating the benchmark's scratch directory")?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     println!(
         "gridledger bench log — {} cores, payload {} bytes, scratch {}",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),

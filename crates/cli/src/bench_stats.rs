@@ -5,13 +5,14 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
+use gridledger_api::encode_events;
 use gridledger_domain::{
-    CategoryCode, FreeText, IssueDispatched, IssueEvent, IssueEventBody, IssueHandledInGrid, IssueId, IssueReported,
-    IssueResolved, IssueTitle, JurisdictionCode, PersonId, Registry, Timestamp,
+    CategoryCode, Field, FreeText, IssueDispatched, IssueEvent, IssueEventBody, IssueHandledInGrid, IssueId,
+    IssueReported, IssueResolved, IssueTitle, JurisdictionCode, PersonId, Registry, Timestamp,
 };
 use gridledger_eventlog::{AppendRequest, EventLog, EventLogConfig, ExpectedRevision, RequestId, StreamId};
 use gridledger_projections::{GovernanceProjection, StatsQuery};
-use gridledger_server::events_for_log;
+use tokio::runtime::Runtime;
 
 use crate::bench::{percentile, progress_bar};
 
@@ -55,7 +56,7 @@ fn synthetic_issue(number: usize, registry: &Registry) -> anyhow::Result<(String
             category: category.clone(),
             title: IssueTitle::parse("synthetic issue")?,
             description: FreeText::empty(),
-            reporter_id: PersonId::parse("reporter_id", "worker")?,
+            reporter_id: PersonId::parse(Field::Reporter, "worker")?,
             due_at: at(3),
         }),
     }];
@@ -71,7 +72,7 @@ fn synthetic_issue(number: usize, registry: &Registry) -> anyhow::Result<(String
             events.push(IssueEvent {
                 occurred_at: at(1),
                 body: IssueEventBody::IssueDispatched(IssueDispatched {
-                    assignee_id: PersonId::parse("assignee_id", "responder")?,
+                    assignee_id: PersonId::parse(Field::Assignee, "responder")?,
                     due_at: at(7),
                 }),
             });
@@ -86,7 +87,7 @@ fn synthetic_issue(number: usize, registry: &Registry) -> anyhow::Result<(String
     Ok((issue_id.stream_id(), events))
 }
 
-pub fn bench_stats(arguments: StatsBenchArgs) -> anyhow::Result<()> {
+pub fn bench_stats(runtime: &Runtime, arguments: StatsBenchArgs) -> anyhow::Result<()> {
     let registry = Registry::builtin_runzhou();
     let scratch = tempfile::Builder::new()
         .prefix("gridledger-bench-stats-")
@@ -100,7 +101,6 @@ pub fn bench_stats(arguments: StatsBenchArgs) -> anyhow::Result<()> {
 
     // 1. A log of `log_issues` issues, written with one append per issue.
     let log = EventLog::open(EventLogConfig::new(scratch.path().join("log")))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let bar = progress_bar(arguments.log_issues as u64, "writing the log".to_owned());
     runtime.block_on(async {
         let mut tasks = tokio::task::JoinSet::new();
@@ -118,7 +118,7 @@ pub fn bench_stats(arguments: StatsBenchArgs) -> anyhow::Result<()> {
                         expected_revision: ExpectedRevision::NoStream,
                         request_id: RequestId::try_from(format!("bench-{number}"))?,
                         actor_id: String::new(),
-                        events: events_for_log(&events),
+                        events: encode_events(&events),
                     })
                     .await?;
                     bar.inc(1);
@@ -168,7 +168,7 @@ pub fn bench_stats(arguments: StatsBenchArgs) -> anyhow::Result<()> {
         let (stream, events) = synthetic_issue(number, &registry)?;
         for event in &events {
             position += 1;
-            projection.apply(position, &stream, event);
+            projection.apply(position, &stream, event)?;
         }
         if number % 10_000 == 0 {
             bar.set_position(number as u64);

@@ -1,147 +1,120 @@
 //! Client commands: report an issue, walk it through its lifecycle, show and list issues.
+//! Each command becomes a domain command (checked on this side as the server would check
+//! it) and goes through the typed client.
 
-use anyhow::Context;
-use clap::{Args, Subcommand, ValueEnum};
-use gridledger_api::proto;
-use gridledger_api::proto::issue_service_client::IssueServiceClient;
-use tonic::transport::Channel;
+use std::io::IsTerminal;
 
-use crate::output;
+use clap::{Args, Subcommand};
+use gridledger_api::IssueReport;
+use gridledger_api::client::Client;
+use gridledger_domain::{
+    AcceptAssignment, CategoryCode, ConcludeDeliberation, ConveneDeliberation, DepartmentName, DispatchIssue,
+    EscalateIssue, EscalationReason, EvaluateResolution, Field, Forum, FreeText, GridCode, HandleInGrid, IssueCommand,
+    IssueStatus, IssueTitle, JurisdictionCode, MeetingId, MeetingParties, ParticipantCount, PersonId,
+    RecordCommitteeDecision, ReopenIssue, ResolveIssue, Satisfaction, SupportingDepartments, Timestamp, WithdrawIssue,
+};
+use gridledger_projections::IssueListFilter;
 
-/// Options every command carries.
+use crate::args::{
+    MetaOptions, WithdrawalKind, code, invalid, issue_id, named, now, optional_code, optional_issue_id, parse_time,
+};
+use crate::output::{self, ReportOutput};
+
+/// The issue a lifecycle command is for, and its meta.
 #[derive(Debug, Args)]
-pub struct MetaOptions {
-    /// Idempotency key; reuse it to retry safely. Default: a fresh UUID.
+pub struct Target {
+    issue_id: String,
+    #[command(flatten)]
+    meta: MetaOptions,
+}
+
+/// What `report` takes.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
     #[arg(long)]
-    request_id: Option<String>,
-    /// Apply only if the issue is at this revision.
+    grid: String,
     #[arg(long)]
-    expected_revision: Option<u64>,
-    /// Business time (RFC 3339, e.g. 2026-11-27T09:30:00Z); default: the server's clock.
+    category: String,
     #[arg(long)]
-    occurred_at: Option<String>,
+    title: String,
+    #[arg(long, default_value = "")]
+    description: String,
+    #[arg(long)]
+    reporter: String,
+    /// Choose the issue's UUID (offline apps do); default: the server chooses.
+    #[arg(long, default_value = "")]
+    issue_id: String,
+    /// Print only the new issue's id, even on a terminal.
+    #[arg(long, short)]
+    quiet: bool,
+    #[command(flatten)]
+    meta: MetaOptions,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum ForumChoice {
-    /// 居民代表议事例会
-    ResidentRepresentativeMeeting,
-    /// 社区事务会商会
-    CommunityAffairsConsultation,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum EscalationChoice {
-    Widespread,
-    Recurring,
-    CrossJurisdiction,
-    BeyondCommunityCapacity,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum SatisfactionChoice {
-    Satisfied,
-    BasicallySatisfied,
-    Unsatisfied,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum WithdrawalChoice {
-    Duplicate,
-    OutOfScope,
-    ReporterWithdrew,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum StatusChoice {
-    Reported,
-    InProgress,
-    InDeliberation,
-    Escalated,
-    Resolved,
-    Reopened,
-    Withdrawn,
+/// What `list` filters on, and which page.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Jurisdiction code (district, street, community or grid).
+    #[arg(long, default_value = "")]
+    scope: String,
+    #[arg(long, value_parser = named::<IssueStatus>())]
+    status: Option<IssueStatus>,
+    #[arg(long, default_value = "")]
+    category: String,
+    #[arg(long, default_value_t = 50)]
+    page_size: u32,
+    #[arg(long, default_value = "")]
+    page_token: String,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum IssueCommand {
-    /// Report a new issue (a grid worker).
-    Report {
-        #[arg(long)]
-        grid: String,
-        #[arg(long)]
-        category: String,
-        #[arg(long)]
-        title: String,
-        #[arg(long, default_value = "")]
-        description: String,
-        #[arg(long)]
-        reporter: String,
-        /// Choose the issue's UUID (offline apps do); default: the server chooses.
-        #[arg(long, default_value = "")]
-        issue_id: String,
-        #[command(flatten)]
-        meta: MetaOptions,
-    },
-    /// Show an issue's current state.
+pub enum ClientCommand {
+    /// Report a new issue (a grid worker). Prints just its id unless on a terminal.
+    Report(ReportArgs),
+    /// Show an issue's current state, as a case file.
     Show { issue_id: String },
     /// List issues, newest ids last, a page at a time.
-    List {
-        /// Jurisdiction code (district, street, community or grid).
-        #[arg(long, default_value = "")]
-        scope: String,
-        #[arg(long)]
-        status: Option<StatusChoice>,
-        #[arg(long, default_value = "")]
-        category: String,
-        #[arg(long, default_value_t = 50)]
-        page_size: u32,
-        #[arg(long, default_value = "")]
-        page_token: String,
-    },
+    List(ListArgs),
     /// Resolve on the spot, inside the grid.
     Handle {
-        issue_id: String,
+        #[command(flatten)]
+        target: Target,
         #[arg(long, default_value = "")]
         summary: String,
-        #[command(flatten)]
-        meta: MetaOptions,
     },
     /// Dispatch to a responder with a deadline.
     Dispatch {
-        issue_id: String,
+        #[command(flatten)]
+        target: Target,
         #[arg(long)]
         assignee: String,
         /// Deadline, RFC 3339.
-        #[arg(long)]
-        due: String,
-        #[command(flatten)]
-        meta: MetaOptions,
+        #[arg(long, value_parser = parse_time)]
+        due: Timestamp,
     },
     /// Accept an assignment (the assignee).
     Accept {
-        issue_id: String,
+        #[command(flatten)]
+        target: Target,
         #[arg(long)]
         assignee: String,
-        #[command(flatten)]
-        meta: MetaOptions,
     },
     /// Take the issue to a deliberation meeting.
     Convene {
-        issue_id: String,
+        #[command(flatten)]
+        target: Target,
         #[arg(long)]
         meeting: String,
-        #[arg(long, value_enum)]
-        forum: ForumChoice,
+        #[arg(long, value_parser = named::<Forum>())]
+        forum: Forum,
         /// A party to the meeting; repeat for several.
         #[arg(long = "party")]
         parties: Vec<String>,
-        #[command(flatten)]
-        meta: MetaOptions,
     },
     /// Conclude the issue's deliberation meeting.
     Conclude {
-        issue_id: String,
+        #[command(flatten)]
+        target: Target,
         #[arg(long)]
         meeting: String,
         #[arg(long)]
@@ -150,22 +123,20 @@ pub enum IssueCommand {
         outcome: String,
         #[arg(long, default_value = "")]
         minutes: String,
-        #[command(flatten)]
-        meta: MetaOptions,
     },
     /// Escalate to the district guidance committee.
     Escalate {
-        issue_id: String,
-        #[arg(long, value_enum)]
-        reason: EscalationChoice,
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, value_parser = named::<EscalationReason>())]
+        reason: EscalationReason,
         #[arg(long, default_value = "")]
         note: String,
-        #[command(flatten)]
-        meta: MetaOptions,
     },
     /// Record the committee's decision on an escalated issue.
     Decide {
-        issue_id: String,
+        #[command(flatten)]
+        target: Target,
         #[arg(long)]
         decision: String,
         #[arg(long)]
@@ -174,358 +145,366 @@ pub enum IssueCommand {
         #[arg(long = "supporting-department")]
         supporting_departments: Vec<String>,
         /// Deadline, RFC 3339.
-        #[arg(long)]
-        due: String,
-        #[command(flatten)]
-        meta: MetaOptions,
+        #[arg(long, value_parser = parse_time)]
+        due: Timestamp,
     },
     /// Resolve the issue (community, or committee once it decided).
     Resolve {
-        issue_id: String,
+        #[command(flatten)]
+        target: Target,
         #[arg(long, default_value = "")]
         summary: String,
-        #[command(flatten)]
-        meta: MetaOptions,
     },
     /// Record the residents' evaluation of the resolution.
     Evaluate {
-        issue_id: String,
-        #[arg(long, value_enum)]
-        satisfaction: SatisfactionChoice,
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, value_parser = named::<Satisfaction>())]
+        satisfaction: Satisfaction,
         #[arg(long)]
         evaluator: String,
         #[arg(long, default_value = "")]
         comment: String,
-        #[command(flatten)]
-        meta: MetaOptions,
     },
     /// Reopen a resolved issue.
     Reopen {
-        issue_id: String,
+        #[command(flatten)]
+        target: Target,
         #[arg(long, default_value = "")]
         reason: String,
-        #[command(flatten)]
-        meta: MetaOptions,
     },
     /// Withdraw an issue (terminal).
     Withdraw {
-        issue_id: String,
-        #[arg(long, value_enum)]
-        reason: WithdrawalChoice,
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, value_parser = named::<WithdrawalKind>())]
+        reason: WithdrawalKind,
+        /// The issue this one duplicates (with --reason duplicate).
         #[arg(long, default_value = "")]
         duplicate_of: String,
-        #[command(flatten)]
-        meta: MetaOptions,
     },
 }
 
-/// Parses an RFC 3339 time given on the command line.
-pub fn parse_time(flag: &str, value: &str) -> anyhow::Result<prost_types::Timestamp> {
-    let time =
-        humantime::parse_rfc3339_weak(value).with_context(|| format!("{flag}: {value:?} is not an RFC 3339 time"))?;
-    let since_epoch = time
-        .duration_since(std::time::UNIX_EPOCH)
-        .with_context(|| format!("{flag}: {value:?} is before 1970"))?;
-    Ok(prost_types::Timestamp {
-        seconds: i64::try_from(since_epoch.as_secs())?,
-        nanos: i32::try_from(since_epoch.subsec_nanos())?,
-    })
+fn text(field: Field, value: String) -> anyhow::Result<FreeText> {
+    FreeText::parse(field, value).map_err(invalid)
 }
 
-fn meta(options: MetaOptions) -> anyhow::Result<Option<proto::CommandMeta>> {
-    Ok(Some(proto::CommandMeta {
-        request_id: options.request_id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
-        expected_revision: options.expected_revision,
-        occurred_at: options
-            .occurred_at
-            .map(|value| parse_time("--occurred-at", &value))
-            .transpose()?,
-    }))
+fn person(field: Field, value: &str) -> anyhow::Result<PersonId> {
+    PersonId::parse(field, value).map_err(invalid)
 }
 
-pub async fn connect(server: &str) -> anyhow::Result<Channel> {
-    Channel::from_shared(server.to_owned())
-        .with_context(|| format!("--server {server:?} is not a URL"))?
-        .connect()
-        .await
-        .with_context(|| format!("cannot connect to {server}"))
+fn meeting(value: &str) -> anyhow::Result<MeetingId> {
+    MeetingId::parse(Field::Meeting, value).map_err(invalid)
 }
 
-/// Sends `actor` (if any) as the `x-gridledger-actor` header of every request, so the
-/// server records it as the events' actor_id.
-fn actor_header(actor: Option<&str>) -> anyhow::Result<impl tonic::service::Interceptor + Clone> {
-    let value: Option<tonic::metadata::AsciiMetadataValue> = actor
-        .map(|actor| actor.parse())
-        .transpose()
-        .context("--actor must be printable ASCII")?;
-    Ok(move |mut request: tonic::Request<()>| {
-        if let Some(value) = &value {
-            request
-                .metadata_mut()
-                .insert(gridledger_server::ACTOR_METADATA_KEY, value.clone());
+/// Runs one client command against `client`.
+pub async fn run(client: &Client, json: bool, command: ClientCommand) -> anyhow::Result<()> {
+    match command {
+        ClientCommand::Report(arguments) => report(client, json, arguments).await,
+        ClientCommand::Show { issue_id: id } => show(client, json, &id).await,
+        ClientCommand::List(arguments) => list(client, json, arguments).await,
+        lifecycle => {
+            let (target, command) = lifecycle_command(lifecycle)?;
+            let issue_id = issue_id("issue_id", &target.issue_id)?;
+            let ack = client.send(issue_id, &target.meta.into_meta()?, &command).await?;
+            if json {
+                println!("{}", output::ack_json(&ack));
+            } else {
+                println!("{}", output::ack_line(&ack));
+            }
+            Ok(())
         }
-        Ok(request)
+    }
+}
+
+async fn report(client: &Client, json: bool, arguments: ReportArgs) -> anyhow::Result<()> {
+    let report = IssueReport {
+        issue_id: optional_issue_id("issue_id", &arguments.issue_id)?,
+        grid: code("grid_code", GridCode::parse, &arguments.grid)?,
+        category: code("category", CategoryCode::parse, &arguments.category)?,
+        title: IssueTitle::parse(&arguments.title).map_err(invalid)?,
+        description: text(Field::Description, arguments.description)?,
+        reporter_id: person(Field::Reporter, &arguments.reporter)?,
+    };
+    let ack = client.report(&arguments.meta.into_meta()?, &report).await?;
+    let output = ReportOutput::choose(json, arguments.quiet, std::io::stdout().is_terminal());
+    println!("{}", output.render(&ack));
+    Ok(())
+}
+
+async fn list(client: &Client, json: bool, arguments: ListArgs) -> anyhow::Result<()> {
+    let filter = IssueListFilter {
+        scope: optional_code("scope", JurisdictionCode::parse, &arguments.scope)?,
+        status: arguments.status,
+        category: optional_code("category", CategoryCode::parse, &arguments.category)?,
+    };
+    let after = optional_issue_id("page_token", &arguments.page_token)?;
+    let page = client.list_issues(&filter, arguments.page_size, after).await?;
+    if json {
+        println!("{}", output::issue::list_json(&page));
+    } else {
+        print!("{}", output::issue::list_table(&page));
+    }
+    Ok(())
+}
+
+async fn show(client: &Client, json: bool, issue_id_text: &str) -> anyhow::Result<()> {
+    let issue = client.get_issue(issue_id("issue_id", issue_id_text)?).await?;
+    if json {
+        println!("{}", output::issue::issue_json(&issue));
+    } else {
+        print!("{}", output::issue::case_file(&issue, now()));
+    }
+    Ok(())
+}
+
+/// A lifecycle command's target and its domain command.
+fn lifecycle_command(command: ClientCommand) -> anyhow::Result<(Target, IssueCommand)> {
+    Ok(match command {
+        ClientCommand::Handle { target, summary } => (
+            target,
+            HandleInGrid {
+                summary: text(Field::Summary, summary)?,
+            }
+            .into(),
+        ),
+        ClientCommand::Dispatch { target, assignee, due } => (
+            target,
+            DispatchIssue {
+                assignee_id: person(Field::Assignee, &assignee)?,
+                due_at: due,
+            }
+            .into(),
+        ),
+        ClientCommand::Accept { target, assignee } => (
+            target,
+            AcceptAssignment {
+                assignee_id: person(Field::Assignee, &assignee)?,
+            }
+            .into(),
+        ),
+        ClientCommand::Convene {
+            target,
+            meeting: meeting_id,
+            forum,
+            parties,
+        } => (
+            target,
+            ConveneDeliberation {
+                meeting_id: meeting(&meeting_id)?,
+                forum,
+                parties: MeetingParties::parse(&parties).map_err(invalid)?,
+            }
+            .into(),
+        ),
+        ClientCommand::Conclude {
+            target,
+            meeting: meeting_id,
+            participants,
+            outcome,
+            minutes,
+        } => (
+            target,
+            ConcludeDeliberation {
+                meeting_id: meeting(&meeting_id)?,
+                participants: ParticipantCount::new(participants).map_err(invalid)?,
+                outcome: text(Field::Outcome, outcome)?,
+                minutes: text(Field::Minutes, minutes)?,
+            }
+            .into(),
+        ),
+        ClientCommand::Escalate { target, reason, note } => (
+            target,
+            EscalateIssue {
+                reason,
+                note: if note.is_empty() {
+                    None
+                } else {
+                    Some(text(Field::EscalationNote, note)?)
+                },
+            }
+            .into(),
+        ),
+        ClientCommand::Decide {
+            target,
+            decision,
+            lead_department,
+            supporting_departments,
+            due,
+        } => (
+            target,
+            RecordCommitteeDecision {
+                decision: text(Field::Decision, decision)?,
+                lead_department: DepartmentName::parse(Field::LeadDepartment, &lead_department).map_err(invalid)?,
+                supporting_departments: SupportingDepartments::parse(&supporting_departments).map_err(invalid)?,
+                due_at: due,
+            }
+            .into(),
+        ),
+        ClientCommand::Resolve { target, summary } => (
+            target,
+            ResolveIssue {
+                summary: text(Field::Summary, summary)?,
+            }
+            .into(),
+        ),
+        ClientCommand::Evaluate {
+            target,
+            satisfaction,
+            evaluator,
+            comment,
+        } => (
+            target,
+            EvaluateResolution {
+                satisfaction,
+                evaluator_id: person(Field::Evaluator, &evaluator)?,
+                comment: text(Field::Comment, comment)?,
+            }
+            .into(),
+        ),
+        ClientCommand::Reopen { target, reason } => (
+            target,
+            ReopenIssue {
+                reason: text(Field::ReopenReason, reason)?,
+            }
+            .into(),
+        ),
+        ClientCommand::Withdraw {
+            target,
+            reason,
+            duplicate_of,
+        } => (
+            target,
+            WithdrawIssue {
+                reason: reason
+                    .reason(optional_issue_id("duplicate_of", &duplicate_of)?)
+                    .map_err(invalid)?,
+            }
+            .into(),
+        ),
+        ClientCommand::Report(_) | ClientCommand::Show { .. } | ClientCommand::List(_) => {
+            anyhow::bail!("not a lifecycle command")
+        }
     })
 }
 
-pub fn run(server: &str, json: bool, actor: Option<&str>, command: IssueCommand) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let interceptor = actor_header(actor)?;
-    runtime.block_on(async move {
-        let mut client = IssueServiceClient::with_interceptor(connect(server).await?, interceptor);
-        let status = |choice: StatusChoice| match choice {
-            StatusChoice::Reported => proto::IssueStatus::Reported,
-            StatusChoice::InProgress => proto::IssueStatus::InProgress,
-            StatusChoice::InDeliberation => proto::IssueStatus::InDeliberation,
-            StatusChoice::Escalated => proto::IssueStatus::Escalated,
-            StatusChoice::Resolved => proto::IssueStatus::Resolved,
-            StatusChoice::Reopened => proto::IssueStatus::Reopened,
-            StatusChoice::Withdrawn => proto::IssueStatus::Withdrawn,
-        };
-        let ack = match command {
-            IssueCommand::Show { issue_id } => {
-                let issue = client
-                    .get_issue(proto::GetIssueRequest { issue_id })
-                    .await
-                    .map_err(output::status_error)?
-                    .into_inner();
-                output::print_issue(&issue, json);
-                return Ok(());
-            }
-            IssueCommand::List {
-                scope,
-                status: status_choice,
-                category,
-                page_size,
-                page_token,
-            } => {
-                let response = client
-                    .list_issues(proto::ListIssuesRequest {
-                        scope,
-                        status: status_choice.map_or(proto::IssueStatus::Unspecified, status) as i32,
-                        category,
-                        page_size,
-                        page_token,
-                    })
-                    .await
-                    .map_err(output::status_error)?
-                    .into_inner();
-                output::print_issue_list(&response, json);
-                return Ok(());
-            }
-            IssueCommand::Report {
-                grid,
-                category,
-                title,
-                description,
-                reporter,
-                issue_id,
-                meta: options,
-            } => {
-                client
-                    .report_issue(proto::ReportIssueRequest {
-                        meta: meta(options)?,
-                        issue_id,
-                        grid_code: grid,
-                        category,
-                        title,
-                        description,
-                        reporter_id: reporter,
-                    })
-                    .await
-            }
-            IssueCommand::Handle {
-                issue_id,
-                summary,
-                meta: options,
-            } => {
-                client
-                    .handle_in_grid(proto::HandleInGridRequest {
-                        meta: meta(options)?,
-                        issue_id,
-                        summary,
-                    })
-                    .await
-            }
-            IssueCommand::Dispatch {
-                issue_id,
-                assignee,
-                due,
-                meta: options,
-            } => {
-                client
-                    .dispatch_issue(proto::DispatchIssueRequest {
-                        meta: meta(options)?,
-                        issue_id,
-                        assignee_id: assignee,
-                        due_at: Some(parse_time("--due", &due)?),
-                    })
-                    .await
-            }
-            IssueCommand::Accept {
-                issue_id,
-                assignee,
-                meta: options,
-            } => {
-                client
-                    .accept_assignment(proto::AcceptAssignmentRequest {
-                        meta: meta(options)?,
-                        issue_id,
-                        assignee_id: assignee,
-                    })
-                    .await
-            }
-            IssueCommand::Convene {
-                issue_id,
-                meeting,
-                forum,
-                parties,
-                meta: options,
-            } => {
-                let forum = match forum {
-                    ForumChoice::ResidentRepresentativeMeeting => proto::Forum::ResidentRepresentativeMeeting,
-                    ForumChoice::CommunityAffairsConsultation => proto::Forum::CommunityAffairsConsultation,
-                };
-                client
-                    .convene_deliberation(proto::ConveneDeliberationRequest {
-                        meta: meta(options)?,
-                        issue_id,
-                        meeting_id: meeting,
-                        forum: forum as i32,
-                        parties,
-                    })
-                    .await
-            }
-            IssueCommand::Conclude {
-                issue_id,
-                meeting,
-                participants,
-                outcome,
-                minutes,
-                meta: options,
-            } => {
-                client
-                    .conclude_deliberation(proto::ConcludeDeliberationRequest {
-                        meta: meta(options)?,
-                        issue_id,
-                        meeting_id: meeting,
-                        participants,
-                        outcome,
-                        minutes,
-                    })
-                    .await
-            }
-            IssueCommand::Escalate {
-                issue_id,
-                reason,
-                note,
-                meta: options,
-            } => {
-                let reason = match reason {
-                    EscalationChoice::Widespread => proto::EscalationReason::Widespread,
-                    EscalationChoice::Recurring => proto::EscalationReason::Recurring,
-                    EscalationChoice::CrossJurisdiction => proto::EscalationReason::CrossJurisdiction,
-                    EscalationChoice::BeyondCommunityCapacity => proto::EscalationReason::BeyondCommunityCapacity,
-                };
-                client
-                    .escalate_issue(proto::EscalateIssueRequest {
-                        meta: meta(options)?,
-                        issue_id,
-                        reason: reason as i32,
-                        note,
-                    })
-                    .await
-            }
-            IssueCommand::Decide {
-                issue_id,
-                decision,
-                lead_department,
-                supporting_departments,
-                due,
-                meta: options,
-            } => {
-                client
-                    .record_committee_decision(proto::RecordCommitteeDecisionRequest {
-                        meta: meta(options)?,
-                        issue_id,
-                        decision,
-                        lead_department,
-                        supporting_departments,
-                        due_at: Some(parse_time("--due", &due)?),
-                    })
-                    .await
-            }
-            IssueCommand::Resolve {
-                issue_id,
-                summary,
-                meta: options,
-            } => {
-                client
-                    .resolve_issue(proto::ResolveIssueRequest {
-                        meta: meta(options)?,
-                        issue_id,
-                        summary,
-                    })
-                    .await
-            }
-            IssueCommand::Evaluate {
-                issue_id,
-                satisfaction,
-                evaluator,
-                comment,
-                meta: options,
-            } => {
-                let satisfaction = match satisfaction {
-                    SatisfactionChoice::Satisfied => proto::Satisfaction::Satisfied,
-                    SatisfactionChoice::BasicallySatisfied => proto::Satisfaction::BasicallySatisfied,
-                    SatisfactionChoice::Unsatisfied => proto::Satisfaction::Unsatisfied,
-                };
-                client
-                    .evaluate_resolution(proto::EvaluateResolutionRequest {
-                        meta: meta(options)?,
-                        issue_id,
-                        satisfaction: satisfaction as i32,
-                        evaluator_id: evaluator,
-                        comment,
-                    })
-                    .await
-            }
-            IssueCommand::Reopen {
-                issue_id,
-                reason,
-                meta: options,
-            } => {
-                client
-                    .reopen_issue(proto::ReopenIssueRequest {
-                        meta: meta(options)?,
-                        issue_id,
-                        reason,
-                    })
-                    .await
-            }
-            IssueCommand::Withdraw {
-                issue_id,
-                reason,
-                duplicate_of,
-                meta: options,
-            } => {
-                let reason = match reason {
-                    WithdrawalChoice::Duplicate => proto::WithdrawalReason::Duplicate,
-                    WithdrawalChoice::OutOfScope => proto::WithdrawalReason::OutOfScope,
-                    WithdrawalChoice::ReporterWithdrew => proto::WithdrawalReason::ReporterWithdrew,
-                };
-                client
-                    .withdraw_issue(proto::WithdrawIssueRequest {
-                        meta: meta(options)?,
-                        issue_id,
-                        reason: reason as i32,
-                        duplicate_of,
-                    })
-                    .await
-            }
-        };
-        let ack = ack.map_err(output::status_error)?.into_inner();
-        output::print_ack(&ack, json);
-        Ok(())
-    })
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Line {
+        #[command(subcommand)]
+        command: ClientCommand,
+    }
+
+    const ISSUE: &str = "01a21b09-561d-750b-a1e3-e4d063fc5eca";
+    const OTHER: &str = "01a21b09-3152-763a-8c93-bb709cf5d91b";
+
+    /// Parses a lifecycle command line into its domain command: `Ok` with the command's
+    /// JSON (the domain's serde form), or `Err` with the error's text.
+    fn domain_command(arguments: &[&str]) -> Result<String, String> {
+        let line = Line::try_parse_from(std::iter::once("gridledger").chain(arguments.iter().copied()))
+            .map_err(|error| error.to_string())?;
+        let (target, command) = lifecycle_command(line.command).map_err(|error| error.to_string())?;
+        assert_eq!(target.issue_id, ISSUE);
+        serde_json::to_string(&command).map_err(|error| error.to_string())
+    }
+
+    fn check(arguments: &[&str], expected: Result<&str, &str>) {
+        match (domain_command(arguments), expected) {
+            (Ok(command), Ok(expected)) => assert_eq!(command, expected, "{arguments:?}"),
+            (Err(error), Err(expected)) => assert!(error.contains(expected), "{arguments:?}: {error}"),
+            (outcome, expected) => panic!("{arguments:?}: {outcome:?}, expected {expected:?}"),
+        }
+    }
+
+    #[test]
+    fn lifecycle_command_lines_become_domain_commands() {
+        check(
+            &[
+                "dispatch",
+                ISSUE,
+                "--assignee",
+                "community-3",
+                "--due",
+                "2026-12-01T09:00:00Z",
+            ],
+            Ok(r#"{"command":"DispatchIssue","assignee_id":"community-3","due_at":1796115600000000}"#),
+        );
+        check(
+            &[
+                "convene",
+                ISSUE,
+                "--meeting",
+                "m1",
+                "--forum",
+                "community-affairs-consultation",
+                "--party",
+                "residents",
+                "--party",
+                "owners",
+            ],
+            Ok(
+                r#"{"command":"ConveneDeliberation","meeting_id":"m1","forum":"COMMUNITY_AFFAIRS_CONSULTATION","parties":["residents","owners"]}"#,
+            ),
+        );
+        check(
+            &["escalate", ISSUE, "--reason", "cross-jurisdiction"],
+            Ok(r#"{"command":"EscalateIssue","reason":"CROSS_JURISDICTION","note":null}"#),
+        );
+        check(
+            &[
+                "evaluate",
+                ISSUE,
+                "--satisfaction",
+                "basically-satisfied",
+                "--evaluator",
+                "resident-9",
+            ],
+            Ok(
+                r#"{"command":"EvaluateResolution","satisfaction":"BASICALLY_SATISFIED","evaluator_id":"resident-9","comment":""}"#,
+            ),
+        );
+        check(
+            &["withdraw", ISSUE, "--reason", "duplicate", "--duplicate-of", OTHER],
+            Ok(
+                r#"{"command":"WithdrawIssue","reason":{"kind":"DUPLICATE","duplicate_of":"01a21b09-3152-763a-8c93-bb709cf5d91b"}}"#,
+            ),
+        );
+        check(
+            &["withdraw", ISSUE, "--reason", "reporter-withdrew"],
+            Ok(r#"{"command":"WithdrawIssue","reason":{"kind":"REPORTER_WITHDREW"}}"#),
+        );
+    }
+
+    #[test]
+    fn values_the_server_would_refuse_are_refused_here_naming_the_wire_field() {
+        check(
+            &["withdraw", ISSUE, "--reason", "out-of-scope", "--duplicate-of", OTHER],
+            Err("InvalidArgument: invalid duplicate_of: is only allowed with reason DUPLICATE"),
+        );
+        check(
+            &["withdraw", ISSUE, "--reason", "duplicate", "--duplicate-of", "nope"],
+            Err("InvalidArgument: invalid duplicate_of: \"nope\" is not an issue id (a UUID)"),
+        );
+        check(
+            &["conclude", ISSUE, "--meeting", "m1", "--participants", "0"],
+            Err("InvalidArgument: invalid participants: must be greater than zero"),
+        );
+        check(
+            &["accept", ISSUE, "--assignee", " "],
+            Err("InvalidArgument: invalid assignee_id"),
+        );
+        check(
+            &["convene", ISSUE, "--meeting", "m1", "--forum", "town-hall"],
+            Err("invalid value 'town-hall' for '--forum <FORUM>'"),
+        );
+        check(
+            &["dispatch", ISSUE, "--assignee", "a", "--due", "next week"],
+            Err("invalid value 'next week' for '--due <DUE>'"),
+        );
+    }
 }

@@ -1,5 +1,6 @@
-//! The `gridledger` binary: one entry point for the service, its clients and the operator's tools.
+//! The `gridledger` binary: one entry point for the service, its clients and the operator's tools, on one tokio runtime.
 
+mod args;
 mod audit;
 mod bench;
 mod bench_grpc;
@@ -11,10 +12,12 @@ mod rebuild;
 mod serve;
 mod simulate;
 mod stats;
+mod throwaway;
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use gridledger_api::client::Client;
 
 /// gridledger: an event-sourced issue ledger for grid-based neighbourhood governance.
 #[derive(Debug, Parser)]
@@ -49,7 +52,7 @@ enum Command {
         registry: Option<PathBuf>,
     },
     #[command(flatten)]
-    Issue(client::IssueCommand),
+    Issue(client::ClientCommand),
     /// Auditors' tools: history, replay, verify, export.
     Audit {
         #[command(subcommand)]
@@ -70,6 +73,34 @@ enum Command {
     Demo(demo::DemoArgs),
 }
 
+/// Runs the command on the binary's one runtime; client commands connect the typed client
+/// to `--server`, as `--actor`.
+fn run(runtime: &tokio::runtime::Runtime, cli: Cli) -> anyhow::Result<()> {
+    let Cli {
+        server,
+        actor,
+        json,
+        command,
+    } = cli;
+    let connect = || Client::connect(&server, actor.as_deref());
+    match command {
+        Command::Serve(arguments) => runtime.block_on(serve::run(arguments)),
+        Command::Registry { registry } => {
+            println!("{}", serve::load_registry(registry.as_deref())?.to_json_pretty()?);
+            Ok(())
+        }
+        Command::Bench { target } => bench::run(runtime, target),
+        Command::Rebuild(arguments) => rebuild::run(json, arguments),
+        Command::Demo(arguments) => runtime.block_on(demo::run(json, arguments)),
+        Command::Issue(command) => runtime.block_on(async { client::run(&connect().await?, json, command).await }),
+        Command::Audit { command } => runtime.block_on(async { audit::run(&connect().await?, json, command).await }),
+        Command::Simulate(arguments) => {
+            runtime.block_on(async { simulate::run(&connect().await?, json, arguments).await })
+        }
+        Command::Stats(arguments) => runtime.block_on(async { stats::run(&connect().await?, json, arguments).await }),
+    }
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -86,20 +117,11 @@ fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let result = match cli.command {
-        Command::Serve(arguments) => serve::run(arguments),
-        Command::Registry { registry } => serve::load_registry(registry.as_deref()).and_then(|registry| {
-            println!("{}", registry.to_json_pretty()?);
-            Ok(())
-        }),
-        Command::Issue(command) => client::run(&cli.server, cli.json, cli.actor.as_deref(), command),
-        Command::Audit { command } => audit::run(&cli.server, cli.json, command),
-        Command::Bench { target } => bench::run(target),
-        Command::Simulate(arguments) => simulate::run(&cli.server, cli.json, arguments),
-        Command::Stats(arguments) => stats::run(&cli.server, cli.json, arguments),
-        Command::Rebuild(arguments) => rebuild::run(cli.json, arguments),
-        Command::Demo(arguments) => demo::run(cli.json, arguments),
-    };
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| run(&runtime, cli));
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {

@@ -32,34 +32,27 @@ pub fn load_registry(path: Option<&Path>) -> anyhow::Result<Registry> {
     }
 }
 
-pub fn run(arguments: ServeArgs) -> anyhow::Result<()> {
+/// Serves until SIGINT or SIGTERM. The server itself refuses addresses other than
+/// loopback (there is no authentication yet).
+pub async fn run(arguments: ServeArgs) -> anyhow::Result<()> {
     let registry = load_registry(arguments.registry.as_deref())?;
-    if !arguments.listen.ip().is_loopback() {
-        anyhow::bail!(
-            "refusing to serve on {} without authentication: this build serves on loopback addresses only",
-            arguments.listen
-        );
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(async move {
-        let server = start(
-            ServerConfig {
-                data_dir: arguments.data.clone(),
-                listen: arguments.listen,
-                registry,
-            },
-            shutdown_signal(),
-        )
-        .await?;
-        println!(
-            "gridledger listening on {} (data in {}); loopback only, no authentication",
-            server.local_addr,
-            arguments.data.display()
-        );
-        server.wait().await?;
-        println!("gridledger stopped cleanly");
-        anyhow::Ok(())
-    })
+    let server = start(
+        ServerConfig {
+            data_dir: arguments.data.clone(),
+            listen: arguments.listen,
+            registry,
+        },
+        shutdown_signal(),
+    )
+    .await?;
+    println!(
+        "gridledger listening on {} (data in {}); loopback only, no authentication",
+        server.local_addr,
+        arguments.data.display()
+    );
+    server.wait().await?;
+    println!("gridledger stopped cleanly");
+    Ok(())
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

@@ -1,23 +1,16 @@
 //! `gridledger stats`: the governance figures for a scope, category, period and instant, as a table, CSV or JSON.
 
+use std::fmt::Write as _;
+
 use anyhow::Context;
-use clap::{Args, ValueEnum};
-use gridledger_api::proto;
-use gridledger_api::proto::stats_service_client::StatsServiceClient;
-use serde_json::json;
+use clap::Args;
+use gridledger_api::StatsFilter;
+use gridledger_api::client::Client;
+use gridledger_domain::{CategoryCode, JurisdictionCode, Timestamp};
+use gridledger_projections::{GovernanceStats, GroupBy};
+use serde_json::{Value, json};
 
-use crate::client::{connect, parse_time};
-use crate::output;
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum GroupByChoice {
-    Street,
-    Community,
-    Grid,
-    Category,
-    Month,
-    Year,
-}
+use crate::args::{StableName, named, optional_code, parse_time};
 
 #[derive(Debug, Args)]
 pub struct StatsArgs {
@@ -25,34 +18,26 @@ pub struct StatsArgs {
     #[arg(long, default_value = "")]
     scope: String,
     /// One row per street, community, grid, category, month or year.
-    #[arg(long = "by", value_enum)]
-    group_by: Option<GroupByChoice>,
+    #[arg(long = "by", value_parser = named::<GroupBy>())]
+    group_by: Option<GroupBy>,
     #[arg(long, default_value = "")]
     category: String,
     /// Start of the period on the report date (RFC 3339 or YYYY-MM-DD), inclusive.
-    #[arg(long)]
-    from: Option<String>,
+    #[arg(long, value_parser = parse_time)]
+    from: Option<Timestamp>,
     /// End of the period (RFC 3339 or YYYY-MM-DD), exclusive.
-    #[arg(long)]
-    to: Option<String>,
+    #[arg(long, value_parser = parse_time)]
+    to: Option<Timestamp>,
     /// The figures exactly as the log stood at this instant (RFC 3339 or YYYY-MM-DD).
-    #[arg(long)]
-    as_of: Option<String>,
+    #[arg(long, value_parser = parse_time)]
+    as_of: Option<Timestamp>,
     /// Comma-separated values for spreadsheets.
     #[arg(long, conflicts_with = "json")]
     csv: bool,
 }
 
-/// Accepts a plain date (midnight UTC) as well as RFC 3339.
-fn parse_date_or_time(flag: &str, value: &str) -> anyhow::Result<prost_types::Timestamp> {
-    if value.len() == 10 {
-        return parse_time(flag, &format!("{value}T00:00:00Z"));
-    }
-    parse_time(flag, value)
-}
-
 /// (column name, value as text) for every figure.
-fn columns(stats: &proto::GovernanceStats) -> Vec<(&'static str, String)> {
+fn columns(stats: &GovernanceStats) -> Vec<(&'static str, String)> {
     let percent = |rate: f64| format!("{:.1}%", rate * 100.0);
     vec![
         ("accepted", stats.accepted.to_string()),
@@ -90,7 +75,8 @@ fn columns(stats: &proto::GovernanceStats) -> Vec<(&'static str, String)> {
     ]
 }
 
-pub fn stats_json(stats: &proto::GovernanceStats) -> serde_json::Value {
+/// The figures as JSON, one key per figure.
+pub fn stats_json(stats: &GovernanceStats) -> Value {
     json!({
         "accepted": stats.accepted, "closed": stats.closed, "closure_rate": stats.closure_rate,
         "resolved_in_grid": stats.resolved_in_grid, "resolved_by_community": stats.resolved_by_community,
@@ -106,24 +92,32 @@ pub fn stats_json(stats: &proto::GovernanceStats) -> serde_json::Value {
     })
 }
 
-/// Prints one figure per line (a single scope).
-pub fn print_stats(stats: &proto::GovernanceStats) {
-    for (name, value) in columns(stats) {
-        println!("{name:>24}  {value}");
-    }
+/// Breakdown rows as JSON: `[{"key": ..., "stats": {...}}, ...]`.
+pub fn rows_json(rows: &[(String, GovernanceStats)]) -> Value {
+    Value::Array(
+        rows.iter()
+            .map(|(key, stats)| json!({ "key": key, "stats": stats_json(stats) }))
+            .collect(),
+    )
 }
 
-/// Prints rows as an aligned table, with a few columns, or every column as CSV.
-pub fn print_rows(rows: &[(String, proto::GovernanceStats)], key_name: &str, csv: bool) {
+/// One figure per line (a single scope).
+pub fn figures_text(stats: &GovernanceStats) -> String {
+    let mut text = String::new();
+    for (name, value) in columns(stats) {
+        let _ = writeln!(text, "{name:>24}  {value}");
+    }
+    text
+}
+
+/// Rows as an aligned table with a few columns, or every column as CSV.
+pub fn rows_text(rows: &[(String, GovernanceStats)], key_name: &str, csv: bool) -> String {
+    let mut text = String::new();
     if csv {
         let header: Vec<&str> = std::iter::once(key_name)
-            .chain(
-                columns(&proto::GovernanceStats::default())
-                    .iter()
-                    .map(|(name, _)| *name),
-            )
+            .chain(columns(&GovernanceStats::default()).iter().map(|(name, _)| *name))
             .collect();
-        println!("{}", header.join(","));
+        let _ = writeln!(text, "{}", header.join(","));
         for (key, stats) in rows {
             let values: Vec<String> = std::iter::once(csv_field(key))
                 .chain(
@@ -132,16 +126,18 @@ pub fn print_rows(rows: &[(String, proto::GovernanceStats)], key_name: &str, csv
                         .map(|(_, value)| value.trim_end_matches('%').to_owned()),
                 )
                 .collect();
-            println!("{}", values.join(","));
+            let _ = writeln!(text, "{}", values.join(","));
         }
-        return;
+        return text;
     }
-    println!(
+    let _ = writeln!(
+        text,
         "{key_name:<22} {:>9} {:>8} {:>8} {:>9} {:>12} {:>9} {:>10} {:>8}",
         "accepted", "closed", "closure", "meetings", "participants", "escalated", "satisfied", "overdue"
     );
     for (key, stats) in rows {
-        println!(
+        let _ = writeln!(
+            text,
             "{key:<22} {:>9} {:>8} {:>7.1}% {:>9} {:>12} {:>9} {:>9.1}% {:>8}",
             stats.accepted,
             stats.closed,
@@ -153,6 +149,7 @@ pub fn print_rows(rows: &[(String, proto::GovernanceStats)], key_name: &str, csv
             stats.overdue_open
         );
     }
+    text
 }
 
 fn csv_field(value: &str) -> String {
@@ -165,96 +162,181 @@ fn csv_field(value: &str) -> String {
 
 /// A breakdown's rows as (key, figures).
 pub async fn breakdown_rows(
-    client: &mut StatsServiceClient<tonic::transport::Channel>,
-    request: proto::BreakdownGovernanceStatsRequest,
-) -> anyhow::Result<Vec<(String, proto::GovernanceStats)>> {
+    client: &Client,
+    filter: &StatsFilter,
+    group_by: GroupBy,
+) -> anyhow::Result<Vec<(String, GovernanceStats)>> {
     Ok(client
-        .breakdown_governance_stats(request)
-        .await
-        .map_err(output::status_error)?
-        .into_inner()
-        .rows
+        .breakdown(filter, group_by)
+        .await?
         .into_iter()
-        .map(|row| (row.key, row.stats.unwrap_or_default()))
+        .map(|row| (row.key, row.stats))
         .collect())
 }
 
-pub fn run(server: &str, json: bool, arguments: StatsArgs) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    runtime
-        .block_on(async move {
-            let mut client = StatsServiceClient::new(connect(server).await?);
-            let period_start = arguments
-                .from
-                .as_deref()
-                .map(|value| parse_date_or_time("--from", value))
-                .transpose()?;
-            let period_end = arguments
-                .to
-                .as_deref()
-                .map(|value| parse_date_or_time("--to", value))
-                .transpose()?;
-            let as_of = arguments
-                .as_of
-                .as_deref()
-                .map(|value| parse_date_or_time("--as-of", value))
-                .transpose()?;
-            let Some(group_by) = arguments.group_by else {
-                let stats = client
-                    .get_governance_stats(proto::GetGovernanceStatsRequest {
-                        scope: arguments.scope.clone(),
-                        category: arguments.category,
-                        period_start,
-                        period_end,
-                        as_of,
-                    })
-                    .await
-                    .map_err(output::status_error)?
-                    .into_inner();
-                let scope = if arguments.scope.is_empty() {
-                    "all".to_owned()
-                } else {
-                    arguments.scope
-                };
-                if json {
-                    println!("{}", stats_json(&stats));
-                } else if arguments.csv {
-                    print_rows(&[(scope, stats)], "scope", true);
-                } else {
-                    print_stats(&stats);
-                }
-                return anyhow::Ok(());
-            };
-            let (wire, key_name) = match group_by {
-                GroupByChoice::Street => (proto::GroupBy::Street, "street"),
-                GroupByChoice::Community => (proto::GroupBy::Community, "community"),
-                GroupByChoice::Grid => (proto::GroupBy::Grid, "grid"),
-                GroupByChoice::Category => (proto::GroupBy::Category, "category"),
-                GroupByChoice::Month => (proto::GroupBy::Month, "month"),
-                GroupByChoice::Year => (proto::GroupBy::Year, "year"),
-            };
-            let rows = breakdown_rows(
-                &mut client,
-                proto::BreakdownGovernanceStatsRequest {
-                    scope: arguments.scope,
-                    group_by: wire as i32,
-                    category: arguments.category,
-                    period_start,
-                    period_end,
-                    as_of,
-                },
-            )
-            .await?;
-            if json {
-                let rows: Vec<serde_json::Value> = rows
-                    .iter()
-                    .map(|(key, stats)| json!({ "key": key, "stats": stats_json(stats) }))
-                    .collect();
-                println!("{}", serde_json::Value::Array(rows));
-            } else {
-                print_rows(&rows, key_name, arguments.csv);
-            }
-            Ok(())
+impl StatsArgs {
+    fn filter(&self) -> anyhow::Result<StatsFilter> {
+        Ok(StatsFilter {
+            scope: optional_code("scope", JurisdictionCode::parse, &self.scope)?,
+            category: optional_code("category", CategoryCode::parse, &self.category)?,
+            period_start: self.from,
+            period_end: self.to,
+            as_of: self.as_of,
         })
-        .context("stats")
+    }
+}
+
+pub async fn run(client: &Client, json: bool, arguments: StatsArgs) -> anyhow::Result<()> {
+    let filter = arguments.filter()?;
+    let Some(group_by) = arguments.group_by else {
+        let stats = client.governance_stats(&filter).await.context("stats")?;
+        let scope = if arguments.scope.is_empty() {
+            "all".to_owned()
+        } else {
+            arguments.scope
+        };
+        if json {
+            println!("{}", stats_json(&stats));
+        } else if arguments.csv {
+            print!("{}", rows_text(&[(scope, stats)], "scope", true));
+        } else {
+            print!("{}", figures_text(&stats));
+        }
+        return Ok(());
+    };
+    let rows = breakdown_rows(client, &filter, group_by).await.context("stats")?;
+    if json {
+        println!("{}", rows_json(&rows));
+    } else {
+        print!("{}", rows_text(&rows, &group_by.cli_name(), arguments.csv));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn figures() -> GovernanceStats {
+        GovernanceStats {
+            accepted: 4_350,
+            closed: 4_294,
+            closure_rate: 4_294.0 / 4_350.0,
+            deliberation_meetings: 2_750,
+            participants: 40_000,
+            escalated: 150,
+            satisfaction_rate: 0.9312,
+            overdue_open: 3,
+            time_to_close_p50_hours: 61.25,
+            as_of_position: 24_524,
+            ..GovernanceStats::default()
+        }
+    }
+
+    /// Checks the text line by line (trailing blanks aside).
+    fn check(text: &str, expected_lines: &[&str]) {
+        let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
+        assert_eq!(lines, expected_lines, "{text}");
+    }
+
+    #[test]
+    fn a_breakdown_is_a_table_for_people_and_csv_for_spreadsheets() {
+        let rows = vec![
+            ("runzhou.s3".to_owned(), figures()),
+            ("a \"quoted\", key".to_owned(), GovernanceStats::default()),
+        ];
+        check(
+            &rows_text(&rows, "street", false),
+            &[
+                "street                  accepted   closed  closure  meetings participants escalated  satisfied  overdue",
+                "runzhou.s3                  4350     4294    98.7%      2750        40000       150      93.1%        3",
+                "a \"quoted\", key                0        0     0.0%         0            0         0       0.0%        0",
+            ],
+        );
+        let csv = rows_text(&rows, "street", true);
+        let mut lines = csv.lines();
+        assert_eq!(
+            lines.next(),
+            Some(
+                "street,accepted,closed,closure_rate,resolved_in_grid,resolved_by_community,resolved_by_committee,escalated,committee_decisions,deliberation_meetings,participants,evaluations,satisfied,satisfaction_rate,reopened,reopen_rate,due,closed_on_time,on_time_closure_rate,time_to_close_p50_hours,time_to_close_p90_hours,overdue_open,aging_under_7_days,aging_7_to_30_days,aging_30_to_90_days,aging_over_90_days,as_of_position"
+            )
+        );
+        assert_eq!(
+            lines.next(),
+            Some("runzhou.s3,4350,4294,98.7,0,0,0,150,0,2750,40000,0,0,93.1,0,0.0,0,0,0.0,61.2,0.0,3,0,0,0,0,24524")
+        );
+        assert_eq!(
+            lines.next(),
+            Some("\"a \"\"quoted\"\", key\",0,0,0.0,0,0,0,0,0,0,0,0,0,0.0,0,0.0,0,0,0.0,0.0,0.0,0,0,0,0,0,0")
+        );
+        assert_eq!(lines.next(), None);
+    }
+
+    #[test]
+    fn one_scope_is_one_figure_per_line_and_json_has_every_figure() {
+        let text = figures_text(&figures());
+        assert_eq!(text.lines().count(), 26);
+        check(
+            &text.lines().take(3).collect::<Vec<_>>().join("\n"),
+            &[
+                "                accepted  4350",
+                "                  closed  4294",
+                "            closure_rate  98.7%",
+            ],
+        );
+        let json = stats_json(&figures());
+        assert_eq!(json.as_object().map(serde_json::Map::len), Some(26));
+        assert_eq!(
+            (json["accepted"].as_u64(), json["participants"].as_u64()),
+            (Some(4_350), Some(40_000))
+        );
+        assert_eq!(json["closure_rate"].as_f64(), Some(4_294.0 / 4_350.0));
+        assert_eq!(
+            rows_json(&[("runzhou.s1".to_owned(), figures())])[0]["key"],
+            "runzhou.s1"
+        );
+    }
+
+    #[test]
+    fn scope_and_category_are_checked_as_the_server_checks_them() {
+        let arguments = |scope: &str, category: &str| StatsArgs {
+            scope: scope.to_owned(),
+            group_by: None,
+            category: category.to_owned(),
+            from: None,
+            to: None,
+            as_of: None,
+            csv: false,
+        };
+        let filter = arguments("runzhou.s3", "dispute")
+            .filter()
+            .map_err(|error| error.to_string());
+        assert!(
+            filter
+                .as_ref()
+                .is_ok_and(
+                    |filter| filter.scope.as_ref().map(JurisdictionCode::as_str) == Some("runzhou.s3")
+                        && filter.category.as_ref().map(CategoryCode::as_str) == Some("dispute")
+                ),
+            "{filter:?}"
+        );
+        assert!(
+            arguments("", "")
+                .filter()
+                .is_ok_and(|filter| filter == StatsFilter::default())
+        );
+        for (scope, category, expected) in [
+            ("Runzhou", "", "InvalidArgument: invalid scope: "),
+            ("", "two words", "InvalidArgument: invalid category: "),
+        ] {
+            let error = arguments(scope, category)
+                .filter()
+                .map(|_| ())
+                .map_err(|error| error.to_string());
+            assert!(
+                error.as_ref().is_err_and(|error| error.starts_with(expected)),
+                "{error:?}"
+            );
+        }
+    }
 }
