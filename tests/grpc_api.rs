@@ -818,3 +818,100 @@ async fn concurrent_retries_of_a_command_all_get_its_ack() -> anyhow::Result<()>
     }
     Ok(())
 }
+
+/// A log whose first event does not decode stops the governance projection: StatsService
+/// turns NOT_SERVING, and stats and list queries are refused at once, naming the reason,
+/// while the rest of the service keeps working.
+#[tokio::test]
+async fn a_stopped_projection_turns_stats_not_serving_and_queries_fail_at_once_naming_it() -> anyhow::Result<()> {
+    use gridledger_eventlog::{
+        AppendRequest, EventLog, EventLogConfig, ExpectedRevision, NewEvent, RequestId, StreamId,
+    };
+    use tonic_health::pb::health_check_response::ServingStatus;
+    let directory = tempfile::tempdir()?;
+    let data_dir = directory.path().join("data");
+    let damaged_dir = data_dir.clone();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let log = EventLog::open(EventLogConfig::new(&damaged_dir))?;
+        log.append_blocking(AppendRequest {
+            stream_id: StreamId::try_from("issue-0192f3a4-5b6c-7d8e-9fa0-b1c2d3e4f506")?,
+            expected_revision: ExpectedRevision::NoStream,
+            request_id: RequestId::try_from("damaged".to_owned())?,
+            actor_id: String::new(),
+            events: vec![NewEvent {
+                event_type: "IssueReported".to_owned(),
+                occurred_at_micros: 1_700_000_000_000_000,
+                payload: vec![0xff, 0xff, 0xff],
+            }],
+        })?;
+        log.close()?;
+        Ok(())
+    })
+    .await??;
+    let server = TestServer::start_in(directory, data_dir).await?;
+    let mut statuses = tonic_health::pb::health_client::HealthClient::new(server.channel.clone())
+        .watch(tonic_health::pb::HealthCheckRequest {
+            service: "gridledger.v1.StatsService".to_owned(),
+        })
+        .await?
+        .into_inner();
+    loop {
+        let status = statuses
+            .message()
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("the health watch ended"))?;
+        if status.status == ServingStatus::NotServing as i32 {
+            break;
+        }
+    }
+    let mut stats = proto::stats_service_client::StatsServiceClient::new(server.channel.clone());
+    let refused = stats
+        .get_governance_stats(proto::GetGovernanceStatsRequest::default())
+        .await
+        .expect_err("stats over a stopped projection");
+    assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
+    for named in ["not serving", "position 1", "does not decode"] {
+        assert!(
+            refused.message().contains(named),
+            "{named:?} missing: {}",
+            refused.message()
+        );
+    }
+    let listed = server
+        .issues()
+        .list_issues(proto::ListIssuesRequest::default())
+        .await
+        .expect_err("list over a stopped projection");
+    assert_eq!(listed.code(), Code::Unavailable, "{listed:?}");
+    // Writes go on: a new issue is reported and acknowledged.
+    let ack = server
+        .issues()
+        .report_issue(report_request("reported while stats are down"))
+        .await?
+        .into_inner();
+    assert_eq!(ack.status, Reported as i32);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_server_library_refuses_a_non_loopback_address_without_authentication() -> anyhow::Result<()> {
+    let directory = tempfile::tempdir()?;
+    let refused = gridledger_server::start(
+        gridledger_server::ServerConfig {
+            data_dir: directory.path().join("data"),
+            listen: "0.0.0.0:0".parse()?,
+            registry: gridledger_domain::Registry::builtin_runzhou(),
+        },
+        std::future::pending(),
+    )
+    .await;
+    match refused {
+        Err(gridledger_server::ServerError::NotLoopback { address }) => assert_eq!(address.to_string(), "0.0.0.0:0"),
+        other => anyhow::bail!("expected NotLoopback, got {other:?}"),
+    }
+    assert!(
+        !directory.path().join("data").exists(),
+        "nothing is written when refused"
+    );
+    Ok(())
+}

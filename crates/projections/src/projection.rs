@@ -149,9 +149,11 @@ impl GovernanceProjection {
             if !meeting.issues.contains(&ordinal) {
                 meeting.issues.push(ordinal);
             }
-            let meeting = meeting.clone();
-            self.aggregates
-                .account_meeting(concluded.meeting_id.as_str(), &meeting, &self.issues)?;
+            if !self.aggregates_deferred {
+                let meeting = meeting.clone();
+                self.aggregates
+                    .account_meeting(concluded.meeting_id.as_str(), &meeting, &self.issues)?;
+            }
             self.changed_meetings.insert(concluded.meeting_id.as_str().to_owned());
         }
         Ok(())
