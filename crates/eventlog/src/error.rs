@@ -6,8 +6,11 @@ use crate::types::{ExpectedRevision, Position, Revision};
 ///
 /// Callers branch on the variant: [`EventLogError::Conflict`] is an optimistic-concurrency
 /// miss the caller may retry after re-reading; [`EventLogError::InvalidInput`] is the caller's
-/// mistake and wrote nothing; [`EventLogError::Storage`] and [`EventLogError::Corrupt`] are the
-/// operator's problem.
+/// mistake and wrote nothing; [`EventLogError::Unavailable`] wrote nothing and may be retried
+/// once the log is healthy again; [`EventLogError::OutcomeUnknown`] may or may not have
+/// written and is settled by a retry with the same request id; [`EventLogError::Storage`] and
+/// [`EventLogError::Corrupt`] are the operator's problem. docs/durability.md, "When storage
+/// fails", says exactly what each storage failure looks like to a caller.
 #[derive(Debug, thiserror::Error)]
 pub enum EventLogError {
     /// The stream is not at the expected revision; nothing was written.
@@ -45,7 +48,28 @@ pub enum EventLogError {
         source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
 
-    /// The log was closed (or its writer stopped after a storage failure).
+    /// The append was applied to sled but the durable flush that had to acknowledge it
+    /// failed (or applying its batch failed), so the append may or may not be in the log.
+    ///
+    /// It is not visible to anyone yet. If the writer recovers (see
+    /// [`EventLog::health`](crate::EventLog::health)) it is durable from then on; after a
+    /// failure for good, a reopened log has it or not. Either way a retry with the same
+    /// request id (and the same stream) settles it: it returns the original outcome with
+    /// `duplicate = true` if the append was written, and writes it once if it was not.
+    #[error(
+        "the outcome of the append is unknown ({reason}): it may or may not have been written; \
+         a retry with the same request id returns the original if it was written, and writes it once if not"
+    )]
+    OutcomeUnknown { reason: String },
+
+    /// The log cannot make appends durable right now (a storage fault, see
+    /// [`EventLog::health`](crate::EventLog::health)); the append was refused before it was
+    /// planned and nothing was written. Retry once the log is healthy again.
+    #[error("the event log is unavailable, nothing was written: {reason}")]
+    Unavailable { reason: String },
+
+    /// The log was closed on purpose (or opened read-only because its tail did not check
+    /// out); nothing was written.
     #[error("the event log is closed: {reason}")]
     Closed { reason: String },
 }

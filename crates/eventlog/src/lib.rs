@@ -13,12 +13,24 @@
 //!   readable before it is durable. See `docs/durability.md`.
 //! - **Reads** of a stream or of everything; [`Subscription`]s that catch up then follow.
 //! - **Verify** recomputes both chains and names the first bad position.
+//! - **Storage faults** do not stop the writer. An append whose durable flush failed gets
+//!   [`EventLogError::OutcomeUnknown`] (retrying it with the same request id returns the
+//!   original if it was written, or writes it once); while the log is failing
+//!   ([`EventLog::health`] is [`LogHealth::Failing`], [`EventLog::watch_health`] tells of
+//!   every change) appends are refused at once with [`EventLogError::Unavailable`] and write
+//!   nothing; the writer retries the flush (10 ms doubling to 1 s) and, once one succeeds,
+//!   the head moves over everything now durable and appends are taken again. A failed
+//!   `fsync` is not retried: the log then refuses appends until it is reopened. See
+//!   `docs/durability.md`, "When storage fails".
 //!
 //! Only this crate knows sled (see `docs/ARCHITECTURE.md`).
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod error;
+#[cfg(test)]
+mod fault_tests;
+mod health;
 mod layout;
 mod log;
 mod projection_store;
@@ -33,6 +45,7 @@ mod verify;
 mod writer;
 
 pub use error::EventLogError;
+pub use health::LogHealth;
 pub use log::EventLog;
 pub use projection_store::ProjectionStore;
 pub use record::{EventRecord, chain_hash};

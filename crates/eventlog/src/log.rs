@@ -6,6 +6,7 @@ use std::thread::JoinHandle;
 use tokio::sync::{oneshot, watch};
 
 use crate::error::EventLogError;
+use crate::health::{HealthCell, LogHealth};
 use crate::projection_store::{PROJECTION_TREE_NAME, ProjectionStore};
 use crate::record::chain_hash;
 use crate::store::{self, DurableFlusher, EventLogConfig, LogTree};
@@ -20,7 +21,8 @@ use crate::writer::{Acknowledger, AppendJob, Writer, WriterCounters, WriterStats
 ///
 /// Appends from any number of tasks are queued to the writer, which commits them in groups:
 /// one sled batch and one durable flush per group, after which every append of the group is
-/// acknowledged. Reads never see an event before it is durable.
+/// acknowledged. Reads never see an event before it is durable. When a flush fails the
+/// writer keeps going: see [`EventLog::health`] and docs/durability.md, "When storage fails".
 #[derive(Debug, Clone)]
 pub struct EventLog {
     shared: Arc<Shared>,
@@ -35,6 +37,9 @@ struct Shared {
     committed_head: watch::Receiver<LogHead>,
     refusal_on_open: Option<String>,
     stats: Arc<WriterCounters>,
+    health: Arc<HealthCell>,
+    #[cfg(test)]
+    injected_fault: Arc<Mutex<Option<crate::store::InjectedFault>>>,
 }
 
 impl EventLog {
@@ -56,7 +61,7 @@ impl EventLog {
             Ok(Some(event)) => event.record.recorded_at,
             _ => 0,
         };
-        let flush_failure = Arc::new(Mutex::new(None));
+        let health = Arc::new(HealthCell::new());
         let writer = Writer {
             log: log.clone(),
             max_appends_per_commit: config.max_appends_per_commit.max(1),
@@ -64,14 +69,17 @@ impl EventLog {
             prev_hash: tail.last_stored.hash,
             last_recorded_at_micros,
             refusal: refusal_on_open.clone(),
-            flush_failure: flush_failure.clone(),
+            health: health.clone(),
         };
+        let flusher = DurableFlusher::new(&config)?;
+        #[cfg(test)]
+        let injected_fault = flusher.injected_fault.clone();
         let acknowledger = Acknowledger {
             db: db.clone(),
-            flusher: DurableFlusher::new(&config)?,
+            flusher,
             committed_head: head_sender,
             counters: stats.clone(),
-            flush_failure,
+            health: health.clone(),
         };
         let (job_sender, job_receiver) = mpsc::channel();
         let writer_thread = std::thread::Builder::new()
@@ -87,6 +95,9 @@ impl EventLog {
                 committed_head,
                 refusal_on_open,
                 stats,
+                health,
+                #[cfg(test)]
+                injected_fault,
             }),
         })
     }
@@ -96,6 +107,11 @@ impl EventLog {
     /// A request id seen before writes nothing and returns the original outcome with
     /// `duplicate = true`. An expected revision that does not hold fails with
     /// [`EventLogError::Conflict`] and writes nothing.
+    ///
+    /// When storage fails (docs/durability.md, "When storage fails"): an append whose durable
+    /// flush failed gets [`EventLogError::OutcomeUnknown`] (a retry with the same request id
+    /// settles it), and while the log is failing ([`EventLog::health`]) appends are refused
+    /// at once with [`EventLogError::Unavailable`] and write nothing.
     pub async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, EventLogError> {
         let outcome = self.enqueue(request)?;
         outcome.await.map_err(|_| writer_stopped())?
@@ -121,6 +137,10 @@ impl EventLog {
             let sender = jobs.as_ref().ok_or_else(|| EventLogError::Closed {
                 reason: "the log was closed".to_owned(),
             })?;
+            // Refused at once while failing; the planner checks again before planning.
+            if let Some(reason) = self.shared.health.refusal() {
+                return Err(EventLogError::Unavailable { reason });
+            }
             sender
                 .send(AppendJob { request, reply })
                 .map_err(|_| writer_stopped())?;
@@ -129,6 +149,10 @@ impl EventLog {
     }
 
     /// The outcome of the durable append that used `request_id`, if there is one.
+    ///
+    /// An append that is applied but not durable (being committed, or answered
+    /// [`EventLogError::OutcomeUnknown`] while a flush keeps failing) is not found here until
+    /// a flush makes it durable.
     ///
     /// Callers that must decide before they append (such as a command handler whose rules
     /// would refuse a retried command) ask here first; the append itself stays idempotent
@@ -166,6 +190,28 @@ impl EventLog {
     /// The last durable event (position 0 when the log is empty).
     pub fn head(&self) -> LogHead {
         *self.shared.committed_head.borrow()
+    }
+
+    /// Whether the writer can make appends durable now: [`LogHealth::Failing`] (with the
+    /// reason, since when, and whether it retries) while a storage fault lasts, during which
+    /// appends are refused with [`EventLogError::Unavailable`]. A log opened read-only (see
+    /// [`EventLog::refusal_on_open`]) is reported healthy: its storage works.
+    pub fn health(&self) -> LogHealth {
+        self.shared.health.current()
+    }
+
+    /// A receiver that sees every change of [`EventLog::health`]: the turn to failing,
+    /// changes of the reason, and the recovery.
+    pub fn watch_health(&self) -> watch::Receiver<LogHealth> {
+        self.shared.health.subscribe()
+    }
+
+    /// Makes the next durable flushes fail with `fault` (until called with `None`).
+    #[cfg(test)]
+    pub(crate) fn inject_flush_fault(&self, fault: Option<crate::store::InjectedFault>) {
+        if let Ok(mut injected) = self.shared.injected_fault.lock() {
+            *injected = fault;
+        }
     }
 
     /// Why appends are refused, if the log opened with an inconsistent tail.
@@ -301,6 +347,10 @@ impl EventLog {
 
     /// Stops taking appends, lets the writer finish the queued ones, and waits for its final
     /// flush. Other clones of this handle see [`EventLogError::Closed`] on append afterwards.
+    ///
+    /// While a flush keeps failing, close makes one last try instead of waiting for the
+    /// storage to recover; appends answered [`EventLogError::OutcomeUnknown`] may then be in
+    /// the reopened log or not.
     pub fn close(&self) -> Result<(), EventLogError> {
         if let Ok(mut jobs) = self.shared.jobs.write() {
             jobs.take();

@@ -43,7 +43,7 @@ pub fn measure_storage_bound(
         }
         tree.apply_batch(batch)
             .map_err(|error| EventLogError::storage("applying a benchmark batch", error))?;
-        flusher.flush(&db)?;
+        flusher.flush(&db).map_err(|failure| failure.error)?;
     }
     let seconds = started.elapsed().as_secs_f64().max(f64::EPSILON);
     Ok(StorageBound {

@@ -1,4 +1,9 @@
 //! The sled side of the log: opening the database, typed reads of the layout, and durable flushes.
+//!
+//! A failed durable flush says whether it may be retried ([`FlushFailure`]): a failure to
+//! open a file (such as `EMFILE`) or of sled's own flush may; a failed `fsync`/`fdatasync`
+//! may not, because Linux may drop the pages it could not write and report the next sync as
+//! a success.
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -91,6 +96,45 @@ fn sync_directory(path: &Path) -> Result<(), EventLogError> {
         .map_err(|error| EventLogError::storage("syncing the data directory", error))
 }
 
+/// A durable flush that failed, and whether trying it again can make it good.
+#[derive(Debug)]
+pub(crate) struct FlushFailure {
+    pub(crate) error: EventLogError,
+    /// True when nothing written so far can have been lost by the failure, so a later
+    /// successful flush proves the data durable: sled's own flush (sled keeps any I/O error
+    /// of its log until it is reopened, so it never reports success over lost data), and
+    /// opening a file or directory to sync it (such as `EMFILE`). False when an
+    /// `fsync`/`fdatasync` itself failed: Linux may then have dropped the pages it could not
+    /// write and report the next sync as a success, so no later flush can be trusted.
+    pub(crate) retryable: bool,
+}
+
+impl FlushFailure {
+    fn retryable(context: &'static str, error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        FlushFailure {
+            error: EventLogError::storage(context, error),
+            retryable: true,
+        }
+    }
+
+    fn for_good(context: &'static str, error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        FlushFailure {
+            error: EventLogError::storage(context, error),
+            retryable: false,
+        }
+    }
+}
+
+/// A fault the unit tests make the next flushes fail with, instead of a real one.
+#[cfg(test)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InjectedFault {
+    /// As if listing the blob directory failed with `EMFILE`: retryable.
+    Transient,
+    /// As if `fdatasync` failed: not retryable.
+    ForGood,
+}
+
 /// Makes what sled has flushed durable against power loss.
 ///
 /// sled 0.34.7 flushes its log file with `sync_file_range`, which flushes neither the
@@ -103,6 +147,10 @@ pub(crate) struct DurableFlusher {
     data_file: File,
     blob_directory: PathBuf,
     synced_blob_names: HashSet<OsString>,
+    /// A blob file was synced but the directory naming it not yet (kept across a retry).
+    blob_directory_unsynced: bool,
+    #[cfg(test)]
+    pub(crate) injected_fault: std::sync::Arc<std::sync::Mutex<Option<InjectedFault>>>,
 }
 
 impl DurableFlusher {
@@ -114,43 +162,60 @@ impl DurableFlusher {
             data_file,
             blob_directory: config.path.join("blobs"),
             synced_blob_names: HashSet::new(),
+            blob_directory_unsynced: false,
+            #[cfg(test)]
+            injected_fault: std::sync::Arc::default(),
         })
     }
 
-    /// Flushes sled, then syncs its files as `durability` says.
-    pub(crate) fn flush(&mut self, db: &sled::Db) -> Result<(), EventLogError> {
+    /// Flushes sled, then syncs its files as `durability` says. Safe to call again after a
+    /// retryable failure: it flushes and syncs everything not yet synced.
+    pub(crate) fn flush(&mut self, db: &sled::Db) -> Result<(), FlushFailure> {
+        #[cfg(test)]
+        if let Some(fault) = self.injected_fault.lock().ok().and_then(|fault| *fault) {
+            let error = std::io::Error::other("injected fault");
+            return Err(match fault {
+                InjectedFault::Transient => FlushFailure::retryable("listing sled's blob directory", error),
+                InjectedFault::ForGood => FlushFailure::for_good("fdatasync of sled's data file", error),
+            });
+        }
         db.flush()
-            .map_err(|error| EventLogError::storage("flushing sled", error))?;
+            .map_err(|error| FlushFailure::retryable("flushing sled", error))?;
         if self.durability == Durability::SledFlushOnly {
             return Ok(());
         }
         self.data_file
             .sync_data()
-            .map_err(|error| EventLogError::storage("fdatasync of sled's data file", error))?;
+            .map_err(|error| FlushFailure::for_good("fdatasync of sled's data file", error))?;
         self.sync_new_blobs()
     }
 
-    fn sync_new_blobs(&mut self) -> Result<(), EventLogError> {
+    fn sync_new_blobs(&mut self) -> Result<(), FlushFailure> {
         let entries = match std::fs::read_dir(&self.blob_directory) {
             Ok(entries) => entries,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(error) => return Err(EventLogError::storage("listing sled's blob directory", error)),
+            Err(error) => return Err(FlushFailure::retryable("listing sled's blob directory", error)),
         };
-        let mut synced_any = false;
         for entry in entries {
-            let entry = entry.map_err(|error| EventLogError::storage("listing sled's blob directory", error))?;
+            let entry = entry.map_err(|error| FlushFailure::retryable("listing sled's blob directory", error))?;
             let name = entry.file_name();
             if self.synced_blob_names.contains(&name) {
                 continue;
             }
-            File::open(entry.path())
-                .and_then(|blob| blob.sync_all())
-                .map_err(|error| EventLogError::storage("fsync of a sled blob file", error))?;
+            let blob = File::open(entry.path())
+                .map_err(|error| FlushFailure::retryable("opening a sled blob file to fsync it", error))?;
+            blob.sync_all()
+                .map_err(|error| FlushFailure::for_good("fsync of a sled blob file", error))?;
             self.synced_blob_names.insert(name);
-            synced_any = true;
+            self.blob_directory_unsynced = true;
         }
-        if synced_any {
-            sync_directory(&self.blob_directory)?;
+        if self.blob_directory_unsynced {
+            let directory = File::open(&self.blob_directory)
+                .map_err(|error| FlushFailure::retryable("opening sled's blob directory to fsync it", error))?;
+            directory
+                .sync_all()
+                .map_err(|error| FlushFailure::for_good("fsync of sled's blob directory", error))?;
+            self.blob_directory_unsynced = false;
         }
         Ok(())
     }

@@ -1,17 +1,39 @@
 //! The writer: group commit of concurrent appends — one atomic sled batch per group, applied while the previous group is flushed.
+//!
+//! When storage fails the writer does not stop (docs/durability.md, "When storage fails"):
+//!
+//! 1. A durable flush fails. The acknowledger marks the log [`LogHealth::Failing`] first,
+//!    then answers every append of the groups that flush had to cover, and of every group
+//!    applied after them, with [`EventLogError::OutcomeUnknown`] (their batches are in
+//!    sled but not known to be on disk); appends that wrote nothing keep their answer
+//!    (a conflict stays a conflict), and a retry whose original is already durable keeps
+//!    its duplicate outcome. The head does not move.
+//! 2. While the log is failing, the planner refuses every append before planning it with
+//!    [`EventLogError::Unavailable`], so nothing more is applied.
+//! 3. If the failure is retryable ([`FlushFailure::retryable`]) the acknowledger flushes
+//!    again after 10 ms, 20 ms, ... up to 1 s between tries. The first flush that succeeds
+//!    covers every batch applied so far: the head moves over all of them (the appends that
+//!    were answered `OutcomeUnknown` are durable and visible from then on, and a retry with
+//!    their request id returns them as duplicates), then the log turns healthy again.
+//! 4. A failure that is not retryable (an `fsync` that failed, or applying a batch to sled
+//!    that failed) leaves the log failing for good: appends are refused until it is
+//!    reopened, and nothing is flushed or published any more.
+//!
+//! The failure and the recovery are logged once each, not once per retry.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use prost::Message;
 use tokio::sync::{oneshot, watch};
 
 use crate::error::EventLogError;
+use crate::health::{HealthCell, LogHealth, Transition};
 use crate::layout;
 use crate::record::{EventRecord, chain_hash};
-use crate::store::{DurableFlusher, LogTree};
+use crate::store::{DurableFlusher, FlushFailure, LogTree};
 use crate::types::{AppendOutcome, AppendRequest, ChainHash, LogHead, Position, Revision, StreamId, ZERO_HASH};
 
 pub(crate) type AppendReply = oneshot::Sender<Result<AppendOutcome, EventLogError>>;
@@ -37,11 +59,12 @@ pub(crate) struct Writer {
     pub(crate) prev_hash: ChainHash,
     /// recorded_at of the last group; recorded_at never decreases.
     pub(crate) last_recorded_at_micros: i64,
-    /// Set when the log must not be extended: the tail did not check out on open, or a
-    /// storage failure left sled's state ahead of what is known to be on disk.
+    /// Set when the log opened read-only because its tail did not check out; appends are
+    /// refused with [`EventLogError::Closed`].
     pub(crate) refusal: Option<String>,
-    /// Set by the acknowledger when a flush fails.
-    pub(crate) flush_failure: Arc<Mutex<Option<String>>>,
+    /// Failing while a storage fault lasts; appends are then refused with
+    /// [`EventLogError::Unavailable`].
+    pub(crate) health: Arc<HealthCell>,
 }
 
 /// The durable half of the writer, on its own thread: flushes once for every group (or run
@@ -53,7 +76,7 @@ pub(crate) struct Acknowledger {
     /// Published after every durable flush; readers never look past it.
     pub(crate) committed_head: watch::Sender<LogHead>,
     pub(crate) counters: Arc<WriterCounters>,
-    pub(crate) flush_failure: Arc<Mutex<Option<String>>>,
+    pub(crate) health: Arc<HealthCell>,
 }
 
 /// A group applied to sled, waiting for the flush that makes it durable.
@@ -68,10 +91,15 @@ struct AppliedGroup {
 /// Groups the planner may run ahead of the flush.
 const APPLIED_GROUPS_IN_FLIGHT: usize = 2;
 
+/// The wait before the first retry of a failed flush; it doubles up to [`LAST_RETRY_DELAY`].
+const FIRST_RETRY_DELAY: Duration = Duration::from_millis(10);
+const LAST_RETRY_DELAY: Duration = Duration::from_secs(1);
+
 /// Counters the writer keeps for operators and tests.
 #[derive(Debug, Default)]
 pub(crate) struct WriterCounters {
     flushes: AtomicU64,
+    failed_flushes: AtomicU64,
     appends: AtomicU64,
     events: AtomicU64,
 }
@@ -80,6 +108,7 @@ impl WriterCounters {
     pub(crate) fn snapshot(&self) -> WriterStats {
         WriterStats {
             durable_commits: self.flushes.load(Ordering::Relaxed),
+            failed_flushes: self.failed_flushes.load(Ordering::Relaxed),
             appends_written: self.appends.load(Ordering::Relaxed),
             events_written: self.events.load(Ordering::Relaxed),
         }
@@ -91,6 +120,8 @@ impl WriterCounters {
 pub struct WriterStats {
     /// Durable flushes, each acknowledging every append applied before it.
     pub durable_commits: u64,
+    /// Durable flushes that failed, retries included (see [`crate::EventLog::health`]).
+    pub failed_flushes: u64,
     /// Appends that wrote events (retries of a seen request id and refusals not counted).
     pub appends_written: u64,
     pub events_written: u64,
@@ -119,6 +150,18 @@ fn now_micros() -> i64 {
 
 fn closed(reason: &str) -> EventLogError {
     EventLogError::Closed {
+        reason: reason.to_owned(),
+    }
+}
+
+fn unavailable(reason: &str) -> EventLogError {
+    EventLogError::Unavailable {
+        reason: reason.to_owned(),
+    }
+}
+
+fn outcome_unknown(reason: &str) -> EventLogError {
+    EventLogError::OutcomeUnknown {
         reason: reason.to_owned(),
     }
 }
@@ -165,14 +208,16 @@ impl Writer {
 
     /// Plans one group and applies it to sled; `None` when every job was answered already.
     fn apply_group(&mut self, group: Vec<AppendJob>) -> Option<AppliedGroup> {
-        if self.refusal.is_none()
-            && let Ok(failure) = self.flush_failure.lock()
-        {
-            self.refusal.clone_from(&failure);
-        }
         if let Some(reason) = &self.refusal {
             for job in group {
                 let _ = job.reply.send(Err(closed(reason)));
+            }
+            return None;
+        }
+        // Refused before planning: nothing of these appends reaches sled while failing.
+        if let Some(reason) = self.health.refusal() {
+            for job in group {
+                let _ = job.reply.send(Err(unavailable(&reason)));
             }
             return None;
         }
@@ -211,14 +256,23 @@ impl Writer {
             };
             batch.insert(layout::HEAD_KEY, &layout::head_value(head.position, &head.hash)[..]);
             if let Err(error) = self.log.tree.apply_batch(batch) {
-                let reason = format!("applying an append batch failed and the writer stopped: {error}");
-                tracing::error!(%error, "event log batch failed; refusing further appends");
+                // sled may hold part of the batch in memory now: nothing more may be
+                // planned on top of it, so the log fails for good until it is reopened.
+                let reason = format!(
+                    "applying an append batch to sled failed ({error}); the log must be reopened (restart the process)"
+                );
+                if self.health.fail(&reason, false) != Transition::None {
+                    tracing::error!(%error, "event log batch failed; refusing appends until the log is reopened");
+                }
                 self.next_position = first_position_of_group;
                 self.prev_hash = prev_hash_of_group;
-                for job in group {
-                    let _ = job.reply.send(Err(closed(&reason)));
+                for (job, plan) in group.into_iter().zip(planned) {
+                    let answer = match plan {
+                        Planned::Failed(error) => error,
+                        Planned::Written(_) | Planned::DuplicateOfEarlierJob(_) => outcome_unknown(&reason),
+                    };
+                    let _ = job.reply.send(Err(answer));
                 }
-                self.refusal = Some(reason);
                 return None;
             }
             self.last_recorded_at_micros = recorded_at_micros;
@@ -363,6 +417,15 @@ impl Writer {
     }
 }
 
+/// What groups answered [`EventLogError::OutcomeUnknown`] wrote, waiting for a flush to
+/// succeed and make it durable.
+#[derive(Default)]
+struct Unflushed {
+    head: Option<LogHead>,
+    appends: u64,
+    events: u64,
+}
+
 impl Acknowledger {
     /// Flushes and acknowledges applied groups until the planner is gone.
     fn run(mut self, applied: mpsc::Receiver<AppliedGroup>) {
@@ -371,39 +434,156 @@ impl Acknowledger {
             while let Ok(group) = applied.try_recv() {
                 groups.push(group);
             }
-            let failure = self.flush_failure.lock().ok().and_then(|failure| failure.clone());
-            let flushed = match failure {
-                Some(reason) => Err(reason),
-                None => self.flusher.flush(&self.db).map_err(|error| {
-                    tracing::error!(%error, "event log flush failed; refusing further appends");
-                    let reason = format!("a durable flush failed and the writer stopped: {error}");
-                    if let Ok(mut failure) = self.flush_failure.lock() {
-                        *failure = Some(reason.clone());
-                    }
-                    reason
-                }),
+            match self.flusher.flush(&self.db) {
+                Ok(()) => self.acknowledge(groups),
+                Err(failure) => self.ride_out(failure, groups, &applied),
+            }
+        }
+    }
+
+    /// After a successful flush: publishes the head over `groups` and answers their appends.
+    fn acknowledge(&mut self, groups: Vec<AppliedGroup>) {
+        self.counters.flushes.fetch_add(1, Ordering::Relaxed);
+        if let Some(head) = groups.iter().rev().find_map(|group| group.head_after) {
+            self.committed_head.send_replace(head);
+        }
+        for group in groups {
+            self.counters
+                .appends
+                .fetch_add(group.appends_written, Ordering::Relaxed);
+            self.counters.events.fetch_add(group.events_written, Ordering::Relaxed);
+            for (reply, result) in group.replies {
+                let _ = reply.send(result);
+            }
+        }
+    }
+
+    /// After a failed flush: marks the log failing, answers the appends of `groups` and of
+    /// every group applied after them, and retries the flush with a growing delay until one
+    /// succeeds (then the head moves over all of them and the log is healthy again), the
+    /// failure turns out not to be retryable, or the planner is gone.
+    fn ride_out(&mut self, failure: FlushFailure, groups: Vec<AppliedGroup>, applied: &mpsc::Receiver<AppliedGroup>) {
+        self.counters.failed_flushes.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
+        let mut reason = self.mark_failing(&failure);
+        let mut retryable = failure.retryable;
+        let mut unflushed = Unflushed::default();
+        for group in groups {
+            self.answer_unknown(group, &reason, &mut unflushed);
+        }
+        let mut delay = FIRST_RETRY_DELAY;
+        let mut retry_at = Instant::now() + delay;
+        let mut retries: u64 = 0;
+        loop {
+            if !retryable {
+                // Nothing will be flushed again: answer what the planner had in flight
+                // until it is gone (it refuses everything else before planning).
+                while let Ok(group) = applied.recv() {
+                    self.answer_unknown(group, &reason, &mut unflushed);
+                }
+                if let Some(head) = unflushed.head {
+                    tracing::error!(
+                        unflushed_up_to = head.position,
+                        "the event log stops with appends whose outcome is unknown; a reopened log may or may not hold them"
+                    );
+                }
+                return;
+            }
+            let planner_gone = match applied.recv_timeout(retry_at.saturating_duration_since(Instant::now())) {
+                Ok(group) => {
+                    self.answer_unknown(group, &reason, &mut unflushed);
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => false,
+                // The log is being closed: one last try now, instead of retrying forever.
+                Err(mpsc::RecvTimeoutError::Disconnected) => true,
             };
-            if let Err(reason) = flushed {
-                for group in groups {
-                    for (reply, _) in group.replies {
-                        let _ = reply.send(Err(closed(&reason)));
+            retries += 1;
+            match self.flusher.flush(&self.db) {
+                Ok(()) => {
+                    self.counters.flushes.fetch_add(1, Ordering::Relaxed);
+                    self.counters.appends.fetch_add(unflushed.appends, Ordering::Relaxed);
+                    self.counters.events.fetch_add(unflushed.events, Ordering::Relaxed);
+                    // The head first: whoever sees the log healthy finds the appends that
+                    // were answered OutcomeUnknown durable already.
+                    if let Some(head) = unflushed.head {
+                        self.committed_head.send_replace(head);
                     }
+                    if self.health.recover() {
+                        tracing::info!(
+                            retries,
+                            failing_for = ?started.elapsed(),
+                            head = self.committed_head.borrow().position,
+                            "event log flush succeeded again; appends are accepted again"
+                        );
+                    }
+                    return;
                 }
-                continue;
-            }
-            self.counters.flushes.fetch_add(1, Ordering::Relaxed);
-            if let Some(head) = groups.iter().rev().find_map(|group| group.head_after) {
-                self.committed_head.send_replace(head);
-            }
-            for group in groups {
-                self.counters
-                    .appends
-                    .fetch_add(group.appends_written, Ordering::Relaxed);
-                self.counters.events.fetch_add(group.events_written, Ordering::Relaxed);
-                for (reply, result) in group.replies {
-                    let _ = reply.send(result);
+                Err(next_failure) => {
+                    self.counters.failed_flushes.fetch_add(1, Ordering::Relaxed);
+                    reason = self.mark_failing(&next_failure);
+                    retryable = next_failure.retryable;
+                    if planner_gone {
+                        if let Some(head) = unflushed.head {
+                            tracing::error!(
+                                %next_failure.error,
+                                unflushed_up_to = head.position,
+                                "the event log closes with appends whose outcome is unknown; a reopened log may or may not hold them"
+                            );
+                        }
+                        return;
+                    }
+                    tracing::debug!(%next_failure.error, retries, "event log flush failed again");
+                    delay = (delay * 2).min(LAST_RETRY_DELAY);
+                    retry_at = Instant::now() + delay;
                 }
             }
+        }
+    }
+
+    /// Publishes the failure (logging it once) and returns the reason appends are given.
+    fn mark_failing(&self, failure: &FlushFailure) -> String {
+        let error = &failure.error;
+        let reason = if failure.retryable {
+            format!("a durable flush failed: {error}")
+        } else {
+            format!(
+                "a durable flush failed: {error}; the log must be reopened (restart the process): \
+                 after a failed fsync a later one cannot prove the data reached the disk"
+            )
+        };
+        match self.health.fail(&reason, failure.retryable) {
+            Transition::StartedFailing if failure.retryable => {
+                tracing::error!(%error, "event log flush failed; refusing appends and retrying the flush");
+            }
+            Transition::StartedFailing | Transition::StoppedRetrying => {
+                tracing::error!(%error, "event log flush failed; refusing appends until the log is reopened");
+            }
+            Transition::None => {}
+        }
+        // A failure for good of the planner's stays what health says; give that reason.
+        match self.health.current() {
+            LogHealth::Failing { reason, .. } => reason,
+            LogHealth::Healthy => reason,
+        }
+    }
+
+    /// Answers the appends of a group whose flush failed: what wrote events (or returns
+    /// events not yet durable) is unknown; refusals and retries of durable appends stand.
+    fn answer_unknown(&self, group: AppliedGroup, reason: &str, unflushed: &mut Unflushed) {
+        let durable = self.committed_head.borrow().position;
+        if group.head_after.is_some() {
+            unflushed.head = group.head_after;
+        }
+        unflushed.appends += group.appends_written;
+        unflushed.events += group.events_written;
+        for (reply, result) in group.replies {
+            let answer = match result {
+                Ok(outcome) if outcome.last_position <= durable => Ok(outcome),
+                Ok(_) => Err(outcome_unknown(reason)),
+                Err(error) => Err(error),
+            };
+            let _ = reply.send(answer);
         }
     }
 }
