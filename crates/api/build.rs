@@ -52,7 +52,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // derive), but the imported files' code goes to a module that is dropped: their types
     // come from the crates named by the extern paths.
     let mut config = prost_build::Config::new();
-    config.service_generator(tonic_prost_build::configure().service_generator());
+    // The services and clients use the contract's own codec (a request that does not
+    // decode is the client's mistake, a command is limited by its encoded size).
+    config.service_generator(
+        tonic_prost_build::configure()
+            .codec_path("crate::grpc_codec::GridledgerCodec")
+            .service_generator(),
+    );
     config.extern_path(".gridledger.v1.EventRecord", "::gridledger_eventlog::EventRecord");
     for name in CODEC_TYPES {
         config.extern_path(

@@ -10,7 +10,7 @@ use gridledger_domain::{
     AcceptAssignment, CategoryCode, ConcludeDeliberation, ConveneDeliberation, DepartmentName, DispatchIssue,
     EscalateIssue, EvaluateResolution, Field, FreeText, GridCode, HandleInGrid, IssueCommand, IssueId, IssueTitle,
     MeetingId, MeetingParties, ParticipantCount, PersonId, RecordCommitteeDecision, Registry, ReopenIssue, ReportIssue,
-    ResolveIssue, SupportingDepartments, Timestamp, WithdrawIssue,
+    ResolveIssue, SupportingDepartments, Timestamp, WithdrawIssue, quote_for_message,
 };
 
 use crate::proto;
@@ -100,12 +100,18 @@ pub struct CommandRequest {
     pub command: IssueCommand,
 }
 
-/// A required issue id (a UUID).
+/// A required issue id (a UUID). A refusal quotes at most a short prefix of the value
+/// ([`quote_for_message`]).
 pub fn parse_issue_id(field: &'static str, value: &str) -> Result<IssueId, WireError> {
     if value.is_empty() {
         return Err(WireError::invalid(field, "is required"));
     }
-    IssueId::parse(value).map_err(|_| WireError::invalid(field, format!("{value:?} is not an issue id (a UUID)")))
+    IssueId::parse(value).map_err(|_| {
+        WireError::invalid(
+            field,
+            format!("{:?} is not an issue id (a UUID)", quote_for_message(value)),
+        )
+    })
 }
 
 /// A report as a client sends it: checked for shape, but not against a registry (the

@@ -8,6 +8,9 @@
 //!   their filters ([`StatsFilter`], checked against the registry once), recorded events,
 //!   acknowledgements ([`Acknowledgement`]) and the metadata keys.
 //! - [`client::Client`]: the typed client every client-side command uses.
+//! - [`GridledgerCodec`]: the codec of every service and client: a request that does not
+//!   decode is INVALID_ARGUMENT, a command is at most [`MAX_COMMAND_REQUEST_BYTES`] as
+//!   received, a unary call carries one request message.
 //!
 //! Domain errors name domain concepts; [`WireError`] maps them to the contract's field
 //! names ([`wire_field_name`]). Contract guide: `docs/api.md`.
@@ -17,6 +20,7 @@
 mod ack;
 pub mod client;
 mod commands;
+mod grpc_codec;
 mod issue;
 mod metadata;
 mod recorded;
@@ -45,6 +49,9 @@ pub use commands::{CommandMeta, CommandRequest, IssueReport, MAX_REQUEST_ID_CHAR
 pub use gridledger_codec::{
     EventDecodeError, WireError, decode_record, decode_recorded, encode_events, timestamp_from_proto,
     timestamp_to_proto, wire_field_name,
+};
+pub use grpc_codec::{
+    GridledgerCodec, GridledgerDecoder, MAX_COMMAND_REQUEST_BYTES, WireMessage, WireRole, decode_message,
 };
 pub use issue::{IssueView, issue_to_proto};
 pub use metadata::{ACTOR_METADATA_KEY, MAX_ACTOR_CHARS, actor_of};

@@ -2,7 +2,7 @@
 //! (`IN_DELIBERATION`, `CROSS_JURISDICTION`, ...), so each conversion goes through the name.
 
 use gridledger_domain::{
-    EscalationReason, Forum, IssueId, IssueStatus, ResolutionLevel, Satisfaction, WithdrawalReason,
+    EscalationReason, Forum, IssueId, IssueStatus, ResolutionLevel, Satisfaction, WithdrawalReason, quote_for_message,
 };
 
 use crate::error::WireError;
@@ -62,7 +62,10 @@ pub fn withdrawal_reason_from_proto(reason: i32, duplicate_of: &str) -> Result<W
     match proto::WithdrawalReason::try_from(reason) {
         Ok(proto::WithdrawalReason::Duplicate) => Ok(WithdrawalReason::Duplicate {
             duplicate_of: IssueId::parse(duplicate_of).map_err(|_| {
-                WireError::invalid("duplicate_of", format!("{duplicate_of:?} is not an issue id (a UUID)"))
+                WireError::invalid(
+                    "duplicate_of",
+                    format!("{:?} is not an issue id (a UUID)", quote_for_message(duplicate_of)),
+                )
             })?,
         }),
         Ok(proto::WithdrawalReason::OutOfScope) if duplicate_of.is_empty() => Ok(WithdrawalReason::OutOfScope),
@@ -121,6 +124,14 @@ mod tests {
             let wire = resolution_level_to_proto(*level);
             assert_ne!(wire, proto::ResolutionLevel::Unspecified);
             assert_eq!(resolution_level_from_proto("level", wire as i32), Ok(*level));
+        }
+        let huge = "9".repeat(1 << 20);
+        match withdrawal_reason_from_proto(proto::WithdrawalReason::Duplicate as i32, &huge) {
+            Err(WireError::InvalidField {
+                field: "duplicate_of",
+                reason,
+            }) => assert_eq!(reason, format!("\"{}…\" is not an issue id (a UUID)", "9".repeat(64))),
+            other => panic!("{other:?}"),
         }
         for (value, field) in [(0, "forum"), (99, "forum")] {
             assert!(matches!(

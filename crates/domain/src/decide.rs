@@ -13,7 +13,7 @@ use crate::event::{
 use crate::field::Field;
 use crate::issue::{IssueStatus, WithdrawalReason};
 use crate::state::{Issue, IssueState};
-use crate::time::{MAX_CLOCK_SKEW, Timestamp};
+use crate::time::{EARLIEST_BUSINESS_TIME, MAX_CLOCK_SKEW, MAX_DEADLINE_HORIZON, MAX_DEADLINE_HORIZON_DAYS, Timestamp};
 
 /// Whether the lifecycle table allows a command of `kind` in `state`, including the
 /// table's state conditions (an unaccepted assignment for `AcceptAssignment`, a committee
@@ -62,9 +62,10 @@ pub fn allowed_commands(state: &IssueState) -> Vec<CommandKind> {
 ///
 /// Checks, in order: the issue exists (or, for `ReportIssue`, does not); the lifecycle
 /// table allows the command ([`is_command_allowed`]); the business time `occurred_at`
-/// (default `now`) is at most [`MAX_CLOCK_SKEW`] after `now` and not before the report;
-/// then the command's own conditions (the assignee of the open assignment, the open
-/// meeting, deadlines after `occurred_at`, a duplicate of another issue). Pure and
+/// (default `now`) is at most [`MAX_CLOCK_SKEW`] after `now`, not before
+/// [`EARLIEST_BUSINESS_TIME`] and not before the report; then the command's own conditions
+/// (the assignee of the open assignment, the open meeting, deadlines after `occurred_at`
+/// and at most [`MAX_DEADLINE_HORIZON`] after it, a duplicate of another issue). Pure and
 /// deterministic; a refusal writes nothing.
 pub fn decide(state: &IssueState, envelope: CommandEnvelope) -> Result<Vec<IssueEvent>, DomainError> {
     let occurred_at = envelope.effective_occurred_at();
@@ -82,7 +83,7 @@ pub fn decide(state: &IssueState, envelope: CommandEnvelope) -> Result<Vec<Issue
     if !is_command_allowed(state, kind) {
         return Err(refusal(state, issue, kind));
     }
-    check_occurred_at_not_in_future(occurred_at, now)?;
+    check_occurred_at(occurred_at, now)?;
     if occurred_at < issue.reported_at {
         return Err(DomainError::InvalidOccurredAt {
             occurred_at,
@@ -113,7 +114,9 @@ fn refusal(state: &IssueState, issue: &Issue, kind: CommandKind) -> DomainError 
     }
 }
 
-fn check_occurred_at_not_in_future(occurred_at: Timestamp, now: Timestamp) -> Result<(), DomainError> {
+/// The business time is at most [`MAX_CLOCK_SKEW`] after `now` and not before
+/// [`EARLIEST_BUSINESS_TIME`].
+fn check_occurred_at(occurred_at: Timestamp, now: Timestamp) -> Result<(), DomainError> {
     if occurred_at > now.saturating_add(MAX_CLOCK_SKEW) {
         return Err(DomainError::InvalidOccurredAt {
             occurred_at,
@@ -123,11 +126,19 @@ fn check_occurred_at_not_in_future(occurred_at: Timestamp, now: Timestamp) -> Re
             },
         });
     }
+    if occurred_at < EARLIEST_BUSINESS_TIME {
+        return Err(DomainError::InvalidOccurredAt {
+            occurred_at,
+            problem: OccurredAtProblem::BeforeEarliest {
+                earliest: EARLIEST_BUSINESS_TIME,
+            },
+        });
+    }
     Ok(())
 }
 
 fn decide_report(report: &ReportIssue, occurred_at: Timestamp, now: Timestamp) -> Result<Vec<IssueEvent>, DomainError> {
-    check_occurred_at_not_in_future(occurred_at, now)?;
+    check_occurred_at(occurred_at, now)?;
     let due_at = occurred_at
         .checked_add(report.category().default_handling_deadline())
         .ok_or(DomainError::InvalidOccurredAt {
@@ -146,11 +157,21 @@ fn decide_report(report: &ReportIssue, occurred_at: Timestamp, now: Timestamp) -
     Ok(vec![IssueEvent { occurred_at, body }])
 }
 
-fn check_due_at_after_occurred_at(due_at: Timestamp, occurred_at: Timestamp) -> Result<(), DomainError> {
+/// A deadline lies after the command's business time, and at most [`MAX_DEADLINE_HORIZON`]
+/// after it.
+fn check_due_at(due_at: Timestamp, occurred_at: Timestamp) -> Result<(), DomainError> {
     if due_at <= occurred_at {
         return Err(DomainError::InvalidField {
             field: Field::DueAt,
             reason: format!("must be after occurred_at ({occurred_at}), got {due_at}"),
+        });
+    }
+    if due_at > occurred_at.saturating_add(MAX_DEADLINE_HORIZON) {
+        return Err(DomainError::InvalidField {
+            field: Field::DueAt,
+            reason: format!(
+                "must be at most {MAX_DEADLINE_HORIZON_DAYS} days (five years) after occurred_at ({occurred_at}), got {due_at}"
+            ),
         });
     }
     Ok(())
@@ -173,7 +194,7 @@ fn decide_lifecycle_command(
             summary: handle.summary,
         }),
         IssueCommand::DispatchIssue(dispatch) => {
-            check_due_at_after_occurred_at(dispatch.due_at, occurred_at)?;
+            check_due_at(dispatch.due_at, occurred_at)?;
             IssueEventBody::IssueDispatched(IssueDispatched {
                 assignee_id: dispatch.assignee_id,
                 due_at: dispatch.due_at,
@@ -218,7 +239,7 @@ fn decide_lifecycle_command(
             note: escalate.note,
         }),
         IssueCommand::RecordCommitteeDecision(decision) => {
-            check_due_at_after_occurred_at(decision.due_at, occurred_at)?;
+            check_due_at(decision.due_at, occurred_at)?;
             IssueEventBody::CommitteeDecisionRecorded(CommitteeDecisionRecorded {
                 decision: decision.decision,
                 lead_department: decision.lead_department,

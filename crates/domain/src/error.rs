@@ -4,6 +4,7 @@
 use crate::command::CommandKind;
 use crate::field::Field;
 use crate::issue::{IssueId, IssueStatus};
+use crate::quote::quote_for_message;
 use crate::registry::RegistryError;
 use crate::text::{MeetingId, PersonId};
 use crate::time::{DurationMicros, Timestamp};
@@ -60,7 +61,11 @@ pub enum DomainError {
         allowed: Vec<CommandKind>,
     },
     /// An `AcceptAssignment` by someone other than the assignee.
-    #[error("the open assignment is for \"{assigned_to}\", not \"{attempted_by}\"")]
+    #[error(
+        "the open assignment is for {:?}, not {:?}",
+        quote_for_message(.assigned_to.as_str()),
+        quote_for_message(.attempted_by.as_str())
+    )]
     AssignmentMismatch {
         /// Who the open assignment is for.
         assigned_to: PersonId,
@@ -69,7 +74,9 @@ pub enum DomainError {
     },
     /// A `ConcludeDeliberation` for another meeting than the issue's open one.
     #[error(
-        "meeting \"{given_meeting_id}\" is not this issue's open deliberation; the open meeting is \"{open_meeting_id}\""
+        "meeting {:?} is not this issue's open deliberation; the open meeting is {:?}",
+        quote_for_message(.given_meeting_id.as_str()),
+        quote_for_message(.open_meeting_id.as_str())
     )]
     MeetingMismatch {
         /// The meeting the issue is in.
@@ -99,6 +106,12 @@ pub enum OccurredAtProblem {
     BeforeReport {
         /// When the issue was reported.
         reported_at: Timestamp,
+    },
+    /// Before the earliest business time accepted ([`crate::time::EARLIEST_BUSINESS_TIME`]).
+    #[error("it is before {earliest}, the earliest business time accepted")]
+    BeforeEarliest {
+        /// The earliest business time accepted.
+        earliest: Timestamp,
     },
     /// So far from the epoch that the resulting deadline cannot be represented.
     #[error("it is too far from the Unix epoch to compute a deadline")]

@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::quote::quote_for_message;
 use crate::stable_name::enum_with_stable_names;
 use crate::string_newtype::string_newtype;
 
@@ -15,39 +16,24 @@ pub const MAX_CODE_SEGMENT_CHARS: usize = 32;
 /// Most characters in a whole jurisdiction code.
 pub const MAX_JURISDICTION_CODE_CHARS: usize = 128;
 
-/// How much of an offending value an error message quotes.
-const MAX_QUOTED_CHARS: usize = 140;
-
 /// A code (jurisdiction or category) that failed validation, and why. Callers that take a
 /// code from a request wrap it in their own error naming the request field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid code {code:?}: {reason}")]
 pub struct InvalidCodeError {
-    /// The offending input, shortened to 140 characters if longer.
+    /// The offending input, shortened by [`quote_for_message`] (64 characters and `…`).
     pub code: String,
     /// What is wrong with it.
     pub reason: String,
 }
 
 impl InvalidCodeError {
-    /// An error for `code` (quoted in full up to 140 characters).
+    /// An error for `code` (quoted by [`quote_for_message`]).
     pub fn new(code: &str, reason: impl Into<String>) -> Self {
         Self {
             code: quote_for_message(code),
             reason: reason.into(),
         }
-    }
-}
-
-/// `value` shortened to at most 140 characters (with `…` appended when shortened), so an
-/// error message never carries an unbounded input.
-pub(crate) fn quote_for_message(value: &str) -> String {
-    if value.chars().count() <= MAX_QUOTED_CHARS {
-        value.to_owned()
-    } else {
-        let mut shortened: String = value.chars().take(MAX_QUOTED_CHARS).collect();
-        shortened.push('…');
-        shortened
     }
 }
 
@@ -361,6 +347,7 @@ impl GridCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::quote::MAX_QUOTED_CHARS;
 
     fn check_invalid(input: &str, reason_fragment: &str) {
         match JurisdictionCode::parse(input) {

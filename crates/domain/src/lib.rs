@@ -14,7 +14,8 @@
 //!   [`Satisfaction::counts_as_satisfied`] (the figures built on them: `docs/metrics.md`).
 //! - [`text`] and [`time`]: validated field values and microsecond timestamps; a refused
 //!   value is a [`DomainError::InvalidField`] naming its [`Field`], a domain concept (the
-//!   `api` crate maps it to the wire field).
+//!   `api` crate maps it to the wire field). An error quotes a refused value only through
+//!   [`quote_for_message`], so no message carries an unbounded input.
 //!
 //! Nothing here performs I/O or reads a clock: the server's clock comes in through
 //! [`CommandEnvelope::now`], and ids are chosen by callers.
@@ -27,6 +28,7 @@ pub mod event;
 pub mod field;
 pub mod issue;
 pub mod jurisdiction;
+pub mod quote;
 pub mod registry;
 mod stable_name;
 pub mod state;
@@ -52,10 +54,13 @@ pub use issue::{EscalationReason, Forum, IssueId, IssueStatus, ResolutionLevel, 
 pub use jurisdiction::{
     CommunityCode, DistrictCode, GridCode, InvalidCodeError, JurisdictionCode, JurisdictionLevel, StreetCode,
 };
+pub use quote::{MAX_QUOTED_CHARS, quote_for_message};
 pub use registry::{Community, DisplayName, District, Grid, Registry, RegistryDocument, RegistryError, Street};
 pub use state::{Assignment, Evaluation, Issue, IssueState, evolve, fold};
 pub use text::{
-    DepartmentName, FreeText, IssueTitle, MeetingId, MeetingParties, ParticipantCount, PartyName, PersonId,
-    SupportingDepartments,
+    DepartmentName, FreeText, IssueTitle, MAX_PARTICIPANTS, MeetingId, MeetingParties, ParticipantCount, PartyName,
+    PersonId, SupportingDepartments,
 };
-pub use time::{DurationMicros, MAX_CLOCK_SKEW, Timestamp};
+pub use time::{
+    DurationMicros, EARLIEST_BUSINESS_TIME, MAX_CLOCK_SKEW, MAX_DEADLINE_HORIZON, MAX_DEADLINE_HORIZON_DAYS, Timestamp,
+};

@@ -8,6 +8,18 @@ use serde::{Deserialize, Serialize};
 /// How far a command's business time (`occurred_at`) may lie after the server clock.
 pub const MAX_CLOCK_SKEW: DurationMicros = DurationMicros::from_minutes(5);
 
+/// The earliest business time (`occurred_at`) a command may claim: 2000-01-01T00:00:00Z.
+/// Grid governance records begin long after it, so an earlier time is a client's mistake
+/// (an unset clock, seconds sent as milliseconds), not history.
+pub const EARLIEST_BUSINESS_TIME: Timestamp = Timestamp(946_684_800_000_000);
+
+/// How far after its command's business time a deadline (`due_at` of a dispatch or a
+/// committee decision) may lie: 1827 days, five years with their leap days.
+pub const MAX_DEADLINE_HORIZON: DurationMicros = DurationMicros::from_days(MAX_DEADLINE_HORIZON_DAYS);
+
+/// [`MAX_DEADLINE_HORIZON`] in days.
+pub const MAX_DEADLINE_HORIZON_DAYS: i64 = 5 * 365 + 2;
+
 const MICROS_PER_SECOND: i64 = 1_000_000;
 const MICROS_PER_MINUTE: i64 = 60 * MICROS_PER_SECOND;
 const MICROS_PER_HOUR: i64 = 60 * MICROS_PER_MINUTE;
@@ -25,6 +37,20 @@ pub struct Timestamp(i64);
 impl Timestamp {
     /// 1970-01-01T00:00:00Z.
     pub const UNIX_EPOCH: Timestamp = Timestamp(0);
+
+    /// 0001-01-01T00:00:00Z, the earliest instant a `google.protobuf.Timestamp` may hold
+    /// (and RFC 3339 can write).
+    pub const PROTOBUF_MIN: Timestamp = Timestamp(-62_135_596_800_000_000);
+
+    /// 9999-12-31T23:59:59.999999Z, the latest instant a `google.protobuf.Timestamp` may hold
+    /// (and RFC 3339 can write), in whole microseconds.
+    pub const PROTOBUF_MAX: Timestamp = Timestamp(253_402_300_799_999_999);
+
+    /// Whether this instant lies within [`Timestamp::PROTOBUF_MIN`]..=[`Timestamp::PROTOBUF_MAX`],
+    /// the range every timestamp on the wire and in the log must keep.
+    pub const fn is_within_protobuf_range(self) -> bool {
+        self.0 >= Self::PROTOBUF_MIN.0 && self.0 <= Self::PROTOBUF_MAX.0
+    }
 
     /// The instant `micros` microseconds after the Unix epoch (negative: before it).
     pub const fn from_unix_micros(micros: i64) -> Self {
@@ -57,6 +83,11 @@ impl Timestamp {
         Self(self.0.saturating_add(duration.0))
     }
 
+    /// `self - duration`, clamped to the representable range.
+    pub const fn saturating_sub(self, duration: DurationMicros) -> Self {
+        Self(self.0.saturating_sub(duration.0))
+    }
+
     /// `self + duration` for a [`std::time::Duration`] (sub-microsecond parts are dropped),
     /// or `None` if the result does not fit.
     pub fn checked_add_std_duration(self, duration: std::time::Duration) -> Option<Self> {
@@ -70,6 +101,11 @@ impl Timestamp {
             Some(micros) => Some(DurationMicros(micros)),
             None => None,
         }
+    }
+
+    /// The signed duration from `earlier` to `self`, clamped to the representable range.
+    pub const fn saturating_duration_since(self, earlier: Timestamp) -> DurationMicros {
+        DurationMicros(self.0.saturating_sub(earlier.0))
     }
 }
 
@@ -250,6 +286,34 @@ mod tests {
             Some(DurationMicros::from_micros(-15))
         );
         assert_eq!(DurationMicros::from_hours(i64::MAX).as_micros(), i64::MAX);
+        let (earliest, latest) = (
+            Timestamp::from_unix_micros(i64::MIN),
+            Timestamp::from_unix_micros(i64::MAX),
+        );
+        assert_eq!(latest.saturating_duration_since(earliest).as_micros(), i64::MAX);
+        assert_eq!(earliest.saturating_duration_since(latest).as_micros(), i64::MIN);
+        assert_eq!(latest.checked_duration_since(earliest), None);
+        assert_eq!(earliest.saturating_sub(DurationMicros::from_days(1)), earliest);
+    }
+
+    #[test]
+    fn the_protobuf_range_is_years_one_to_9999() {
+        check_display(Timestamp::PROTOBUF_MIN.as_unix_micros(), "0001-01-01T00:00:00.000000Z");
+        check_display(Timestamp::PROTOBUF_MAX.as_unix_micros(), "9999-12-31T23:59:59.999999Z");
+        check_display(EARLIEST_BUSINESS_TIME.as_unix_micros(), "2000-01-01T00:00:00.000000Z");
+        assert!(Timestamp::PROTOBUF_MIN.is_within_protobuf_range());
+        assert!(Timestamp::PROTOBUF_MAX.is_within_protobuf_range());
+        assert!(
+            !Timestamp::PROTOBUF_MIN
+                .saturating_sub(DurationMicros::from_micros(1))
+                .is_within_protobuf_range()
+        );
+        assert!(
+            !Timestamp::PROTOBUF_MAX
+                .saturating_add(DurationMicros::from_micros(1))
+                .is_within_protobuf_range()
+        );
+        assert_eq!(MAX_DEADLINE_HORIZON, DurationMicros::from_days(1827));
     }
 
     #[test]

@@ -91,7 +91,7 @@ impl IssueFacts {
 
     fn resolved_at(&mut self, occurred_at: i64) {
         self.last_resolved_at = Some(occurred_at);
-        self.time_to_close_bucket = Some(bucket_of((occurred_at - self.reported_at) as f64 / 1e6));
+        self.time_to_close_bucket = Some(bucket_of(occurred_at.saturating_sub(self.reported_at) as f64 / 1e6));
     }
 
     /// Open in the domain's sense (`IssueStatus::is_open`).

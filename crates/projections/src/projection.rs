@@ -378,6 +378,12 @@ pub struct IssueListFilter {
 }
 
 impl GovernanceProjection {
+    /// Whether the projection knows the issue (it has applied its report): whether
+    /// `issue_id` can be a page token of [`GovernanceProjection::list_issue_ids`].
+    pub fn knows_issue(&self, issue_id: IssueId) -> bool {
+        self.issue_ordinals.contains_key(&issue_id)
+    }
+
     /// Up to `page_size` ids of the issues matching `filter`, in report (log) order, after
     /// the issue `after`; and the last id returned when more follow.
     pub fn list_issue_ids(

@@ -8,10 +8,10 @@ use gridledger_api::{
 use gridledger_domain::{IssueId, IssueState};
 use tonic::{Request, Response, Status};
 
+use crate::auth;
 use crate::error::ServiceError;
 use crate::governance::LiveGovernance;
 use crate::issues::IssueStore;
-use crate::run::MAX_REQUEST_BYTES;
 
 const DEFAULT_PAGE_SIZE: u32 = 50;
 const MAX_PAGE_SIZE: u32 = 500;
@@ -23,26 +23,19 @@ pub(crate) struct IssueServiceImpl {
     pub(crate) governance: Arc<LiveGovernance>,
 }
 
-/// Refuses requests over [`MAX_REQUEST_BYTES`] with RESOURCE_EXHAUSTED.
-fn check_size<T: prost::Message>(request: &Request<T>) -> Result<(), Status> {
-    let size = request.get_ref().encoded_len();
-    if size > MAX_REQUEST_BYTES {
-        return Err(Status::resource_exhausted(format!(
-            "request of {size} bytes is over the limit of {MAX_REQUEST_BYTES} bytes"
-        )));
-    }
-    Ok(())
-}
-
+// A command request's size (its encoded size as received, unknown fields included) is
+// checked by the contract's codec before it is decoded: `gridledger_api::GridledgerCodec`,
+// `MAX_COMMAND_REQUEST_BYTES`.
 impl IssueServiceImpl {
-    async fn run<R: prost::Message>(&self, request: Request<R>) -> Result<Response<proto::CommandAck>, Status>
+    async fn run<R>(&self, request: Request<R>) -> Result<Response<proto::CommandAck>, Status>
     where
         CommandRequest: TryFrom<R, Error = WireError>,
     {
-        check_size(&request)?;
         let actor = actor_of(&request);
+        let principal = auth::principal_of(&request);
         let command = CommandRequest::try_from(request.into_inner()).map_err(ServiceError::from)?;
-        Ok(Response::new(self.store.execute(command, &actor).await?.to_proto()))
+        let acknowledgement = self.store.execute(command, &actor, principal.as_deref()).await?;
+        Ok(Response::new(acknowledgement.to_proto()))
     }
 }
 
@@ -52,15 +45,16 @@ impl proto::issue_service_server::IssueService for IssueServiceImpl {
         &self,
         request: Request<proto::ReportIssueRequest>,
     ) -> Result<Response<proto::CommandAck>, Status> {
-        check_size(&request)?;
         let actor = actor_of(&request);
+        let principal = auth::principal_of(&request);
         // Used when the client leaves issue_id empty; a v7 UUID is time-ordered and never nil.
         let server_chosen_id = IssueId::from_uuid(uuid::Uuid::now_v7()).map_err(ServiceError::from)?;
         let command = request
             .into_inner()
             .into_command(&self.store.registry, || server_chosen_id)
             .map_err(ServiceError::from)?;
-        Ok(Response::new(self.store.execute(command, &actor).await?.to_proto()))
+        let acknowledgement = self.store.execute(command, &actor, principal.as_deref()).await?;
+        Ok(Response::new(acknowledgement.to_proto()))
     }
 
     // The other commands are all "validate, then run". (`#[async_trait]` cannot see
@@ -143,8 +137,12 @@ impl proto::issue_service_server::IssueService for IssueServiceImpl {
     }
 
     async fn get_issue(&self, request: Request<proto::GetIssueRequest>) -> Result<Response<proto::Issue>, Status> {
+        let principal = auth::principal_of(&request);
         let issue_id = parse_issue_id("issue_id", &request.into_inner().issue_id).map_err(ServiceError::from)?;
         let loaded = self.store.load(issue_id, None)?;
+        if let Some(principal) = &principal {
+            auth::require_issue_scope(principal, &loaded.state)?;
+        }
         match &loaded.state {
             IssueState::Existing(issue) => Ok(Response::new(issue_to_proto(issue))),
             IssueState::Absent => Err(ServiceError::IssueNotFound {
@@ -158,8 +156,11 @@ impl proto::issue_service_server::IssueService for IssueServiceImpl {
         &self,
         request: Request<proto::ListIssuesRequest>,
     ) -> Result<Response<proto::ListIssuesResponse>, Status> {
+        let principal = auth::principal_of(&request);
         let request = request.into_inner();
-        let filter = list_filter_from_proto(&request, &self.store.registry).map_err(ServiceError::from)?;
+        let mut filter = list_filter_from_proto(&request, &self.store.registry).map_err(ServiceError::from)?;
+        // Reads are scoped: no scope means the principal's own.
+        filter.scope = auth::read_scope(principal.as_deref(), filter.scope)?;
         let page_size = match request.page_size {
             0 => DEFAULT_PAGE_SIZE,
             size if size <= MAX_PAGE_SIZE => size,
@@ -174,10 +175,23 @@ impl proto::issue_service_server::IssueService for IssueServiceImpl {
         };
         // Read your writes: the list reflects every command acknowledged before it.
         self.governance.wait_for(self.store.log.head().position).await?;
-        let (issue_ids, next) = self
-            .governance
-            .read()?
-            .list_issue_ids(&filter, after, page_size as usize);
+        let (issue_ids, next) = {
+            let projection = self.governance.read()?;
+            // A token is the last issue of a page the list gave; one it does not know is
+            // refused rather than read as "from the start", which would loop forever.
+            if let Some(token) = after
+                && !projection.knows_issue(token)
+            {
+                return Err(ServiceError::invalid(
+                    "page_token",
+                    format!(
+                        "{token} is not an issue this list knows; pass the next_page_token of the previous page, or none for the first page"
+                    ),
+                )
+                .into());
+            }
+            projection.list_issue_ids(&filter, after, page_size as usize)
+        };
         let mut issues = Vec::with_capacity(issue_ids.len());
         for issue_id in issue_ids {
             if let IssueState::Existing(issue) = &self.store.load(issue_id, None)?.state {

@@ -4,11 +4,15 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use gridledger_api::{Acknowledgement, CommandRequest, decode_recorded, encode_events};
-use gridledger_domain::{CommandEnvelope, IssueEvent, IssueId, IssueState, Registry, Timestamp, decide, evolve};
+use gridledger_domain::{
+    CommandEnvelope, IssueCommand, IssueEvent, IssueId, IssueState, Registry, Timestamp, WithdrawalReason, decide,
+    evolve,
+};
 use gridledger_eventlog::{
     AppendOutcome, AppendRequest, EventLog, EventLogError, ExpectedRevision, RecordedEvent, RequestId, StreamId,
 };
 
+use crate::auth::{self, Principal};
 use crate::error::ServiceError;
 
 /// How often a command without an expected revision is re-decided after losing a race.
@@ -74,21 +78,31 @@ impl IssueStore {
     }
 
     /// Runs one command: the original ack for a seen request id; otherwise decide and append,
-    /// re-deciding after a lost race when the client gave no expected revision.
+    /// re-deciding after a lost race when the client gave no expected revision. With
+    /// authentication, `principal` must have the issue in scope (`auth::authorize_command`,
+    /// on the state the command is decided on).
     pub(crate) async fn execute(
         &self,
         request: CommandRequest,
         actor_id: &str,
+        principal: Option<&Principal>,
     ) -> Result<Acknowledgement, ServiceError> {
         let request_id = RequestId::try_from(request.meta.request_id.clone())?;
         if let Some(earlier) = self.log.find_request(&request_id)? {
-            return self.ack_for_earlier_append(&request, &earlier);
+            let acknowledgement = self.ack_for_earlier_append(&request, &earlier)?;
+            if let Some(principal) = principal {
+                auth::require_issue_scope(principal, &self.load(acknowledgement.issue_id, None)?.state)?;
+            }
+            return Ok(acknowledgement);
         }
         let stream_id = stream_id_of(request.issue_id)?;
         let mut attempts = 0;
         loop {
             attempts += 1;
             let loaded = self.load(request.issue_id, None)?;
+            if let Some(principal) = principal {
+                auth::authorize_command(principal, &request.command, &loaded.state)?;
+            }
             let current_revision = loaded.revision();
             if let Some(expected) = request.meta.expected_revision
                 && Some(expected) != current_revision
@@ -113,6 +127,11 @@ impl IssueStore {
                     return Err(refusal.into());
                 }
             };
+            // Once the lifecycle allows the command, what it names beyond its own issue must
+            // exist. (An issue, once reported, never stops existing: checked once.)
+            if attempts == 1 {
+                self.check_duplicate_of_exists(&request.command)?;
+            }
             let expected_revision = current_revision.map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact);
             let append = AppendRequest {
                 stream_id: stream_id.clone(),
@@ -160,6 +179,19 @@ impl IssueStore {
                 Err(error) => return Err(error.into()),
             }
         }
+    }
+
+    /// A withdrawal as a duplicate names an issue that exists (NOT_FOUND otherwise).
+    fn check_duplicate_of_exists(&self, command: &IssueCommand) -> Result<(), ServiceError> {
+        if let IssueCommand::WithdrawIssue(withdraw) = command
+            && let WithdrawalReason::Duplicate { duplicate_of } = withdraw.reason
+            && self.log.read_stream(&stream_id_of(duplicate_of)?, 0, 1)?.is_empty()
+        {
+            return Err(ServiceError::DuplicateOfNotFound {
+                duplicate_of: duplicate_of.to_string(),
+            });
+        }
+        Ok(())
     }
 
     /// The ack of a committed append whose request id came again.

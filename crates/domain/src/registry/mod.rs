@@ -17,9 +17,8 @@ pub use document::{CategoryDocument, JurisdictionDocument, RegistryDocument};
 pub use error::RegistryError;
 
 use crate::category::{Category, CategoryCode};
-use crate::jurisdiction::{
-    CommunityCode, DistrictCode, GridCode, JurisdictionCode, JurisdictionLevel, StreetCode, quote_for_message,
-};
+use crate::jurisdiction::{CommunityCode, DistrictCode, GridCode, JurisdictionCode, JurisdictionLevel, StreetCode};
+use crate::quote::quote_for_message;
 
 /// A registered district.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

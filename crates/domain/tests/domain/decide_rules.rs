@@ -3,10 +3,10 @@
 //! rules, unknown grids and categories, error kinds, and `evolve`'s totality.
 
 use gridledger_domain::{
-    CommandEnvelope, CommandKind, DispatchIssue, DomainError, DomainErrorKind, DurationMicros, Field, IssueCommand,
-    IssueEvent, IssueEventBody, IssueReported, IssueState, IssueStatus, IssueTitle, MAX_CLOCK_SKEW, OccurredAtProblem,
-    RecordCommitteeDecision, RegistryError, ReportIssue, ResolutionLevel, Timestamp, WithdrawalReason, decide, evolve,
-    fold,
+    CommandEnvelope, CommandKind, DispatchIssue, DomainError, DomainErrorKind, DurationMicros, EARLIEST_BUSINESS_TIME,
+    Field, IssueCommand, IssueEvent, IssueEventBody, IssueReported, IssueState, IssueStatus, IssueTitle,
+    MAX_CLOCK_SKEW, MAX_DEADLINE_HORIZON, OccurredAtProblem, RecordCommitteeDecision, RegistryError, ReportIssue,
+    ResolutionLevel, Timestamp, WithdrawalReason, decide, evolve, fold,
 };
 
 use crate::fixtures::*;
@@ -288,6 +288,67 @@ fn deadlines_must_follow_occurred_at() {
     assert_eq!(after.issue().map(|issue| issue.due_at), Some(at(WHEN_MINUTE + 1)));
     let (_, after) = check(&escalated_only, when(decision_due(at(WHEN_MINUTE + 1)))).expect("decided");
     assert_eq!(after.issue().map(|issue| issue.due_at), Some(at(WHEN_MINUTE + 1)));
+
+    // At most five years (1827 days) after occurred_at.
+    let horizon = at(WHEN_MINUTE).checked_add(MAX_DEADLINE_HORIZON).expect("in range");
+    let past_horizon = horizon.checked_add(DurationMicros::from_micros(1)).expect("in range");
+    let (_, after) = check(&reported_only, when(dispatch_due(horizon))).expect("five years ahead is fine");
+    assert_eq!(after.issue().map(|issue| issue.due_at), Some(horizon));
+    check(&escalated_only, when(decision_due(horizon))).expect("five years ahead is fine");
+    for (given, command) in [
+        (&reported_only, dispatch_due(past_horizon)),
+        (&escalated_only, decision_due(past_horizon)),
+        (&reported_only, dispatch_due(Timestamp::from_unix_micros(i64::MAX))),
+    ] {
+        let error = check(given, when(command)).expect_err("due_at too far ahead");
+        assert!(
+            matches!(&error, DomainError::InvalidField { field: Field::DueAt, reason } if reason.contains("1827 days")),
+            "{error}"
+        );
+    }
+}
+
+#[test]
+fn occurred_at_is_not_before_the_year_2000() {
+    let now = at(WHEN_MINUTE);
+    let report_at = |occurred_at: Timestamp| CommandEnvelope::new(now, report_command()).with_occurred_at(occurred_at);
+    let (events, _) = check(&[], report_at(EARLIEST_BUSINESS_TIME)).expect("2000-01-01 is fine");
+    assert_eq!(events[0].occurred_at, EARLIEST_BUSINESS_TIME);
+    for too_early in [
+        EARLIEST_BUSINESS_TIME
+            .checked_sub(DurationMicros::from_micros(1))
+            .expect("in range"),
+        Timestamp::UNIX_EPOCH,
+        Timestamp::from_unix_micros(i64::MIN),
+    ] {
+        let error = check(&[], report_at(too_early)).expect_err("before 2000");
+        assert_eq!(
+            error,
+            DomainError::InvalidOccurredAt {
+                occurred_at: too_early,
+                problem: OccurredAtProblem::BeforeEarliest {
+                    earliest: EARLIEST_BUSINESS_TIME
+                },
+            }
+        );
+        assert_eq!(error.kind(), DomainErrorKind::InvalidArgument);
+    }
+    assert_eq!(
+        check(&[], report_at(Timestamp::UNIX_EPOCH))
+            .expect_err("1970")
+            .to_string(),
+        "invalid occurred_at 1970-01-01T00:00:00.000000Z: it is before 2000-01-01T00:00:00.000000Z, the earliest business time accepted"
+    );
+    // A server clock before 2000 (an unset clock) refuses every command rather than
+    // recording it then.
+    let unset_clock = CommandEnvelope::new(Timestamp::UNIX_EPOCH, report_command());
+    assert!(matches!(
+        check(&[], unset_clock),
+        Err(DomainError::InvalidOccurredAt {
+            problem: OccurredAtProblem::BeforeEarliest { .. },
+            ..
+        })
+    ));
 }
 
 #[test]

@@ -4,7 +4,8 @@
 
 use gridledger_domain::{
     CommandEnvelope, DepartmentName, DomainError, Field, FreeText, IssueCommand, IssueEvent, IssueId, IssueTitle,
-    MeetingId, MeetingParties, ParticipantCount, PartyName, PersonId, SupportingDepartments, decide, fold,
+    MAX_PARTICIPANTS, MAX_QUOTED_CHARS, MeetingId, MeetingParties, ParticipantCount, PartyName, PersonId,
+    SupportingDepartments, decide, fold,
 };
 
 use crate::fixtures::*;
@@ -115,10 +116,163 @@ fn lists_have_at_most_64_distinct_entries() {
 }
 
 #[test]
-fn participants_are_more_than_zero() {
+fn participants_are_one_to_a_hundred_thousand() {
     check("zero", ParticipantCount::new(0), Some(Field::Participants));
     check("one", ParticipantCount::new(1), None);
-    check("many", ParticipantCount::new(u32::MAX), None);
+    check("the most", ParticipantCount::new(MAX_PARTICIPANTS), None);
+    check(
+        "one more",
+        ParticipantCount::new(MAX_PARTICIPANTS + 1),
+        Some(Field::Participants),
+    );
+    check("u32::MAX", ParticipantCount::new(u32::MAX), Some(Field::Participants));
+    assert_eq!(
+        ParticipantCount::new(100_001).expect_err("too many").to_string(),
+        "invalid participants: must be at most 100000, got 100001"
+    );
+}
+
+/// Titles and identifiers are one line of visible characters: no line or paragraph
+/// separators, bidirectional controls or invisible format characters, and not blank once
+/// those are set aside. Free text keeps its line breaks but refuses bidirectional controls.
+#[test]
+fn one_line_text_refuses_invisible_and_reordering_characters_and_free_text_refuses_bidi_controls() {
+    let refused_in_one_line = [
+        ("line separator", "a\u{2028}b"),
+        ("paragraph separator", "a\u{2029}b"),
+        ("LRE", "a\u{202a}b"),
+        ("RLE", "a\u{202b}b"),
+        ("PDF", "a\u{202c}b"),
+        ("LRO", "a\u{202d}b"),
+        ("RLO", "a\u{202e}b"),
+        ("LRI", "a\u{2066}b"),
+        ("RLI", "a\u{2067}b"),
+        ("FSI", "a\u{2068}b"),
+        ("PDI", "a\u{2069}b"),
+        ("zero-width space", "a\u{200b}b"),
+        ("zero-width non-joiner", "a\u{200c}b"),
+        ("zero-width joiner", "a\u{200d}b"),
+        ("LRM", "a\u{200e}b"),
+        ("RLM", "a\u{200f}b"),
+        ("byte-order mark", "\u{feff}ab"),
+        ("soft hyphen", "a\u{00ad}b"),
+        ("word joiner", "a\u{2060}b"),
+        ("Arabic letter mark", "a\u{061c}b"),
+        ("a tag character", "a\u{e0041}b"),
+        ("a newline", "a\nb"),
+        ("NUL", "a\u{0}b"),
+        ("DEL", "a\u{7f}b"),
+        ("NEL", "a\u{85}b"),
+    ];
+    for (case, value) in refused_in_one_line {
+        check(case, IssueTitle::parse(value), Some(Field::Title));
+        check(case, PersonId::parse(Field::Reporter, value), Some(Field::Reporter));
+        check(case, MeetingId::parse(Field::Meeting, value), Some(Field::Meeting));
+        check(
+            case,
+            DepartmentName::parse(Field::LeadDepartment, value),
+            Some(Field::LeadDepartment),
+        );
+        check(case, MeetingParties::parse([value]), Some(Field::Parties));
+        check(
+            case,
+            SupportingDepartments::parse([value]),
+            Some(Field::SupportingDepartments),
+        );
+    }
+    let error = IssueTitle::parse("bins\u{202e}nib").expect_err("an override");
+    assert_eq!(
+        error.to_string(),
+        "invalid title: must be one line of visible characters, found '\\u{202e}' (a bidirectional control, U+202E) at character 5"
+    );
+    for (case, blank) in [
+        ("zero-width spaces", "\u{200b}\u{200b}"),
+        ("a byte-order mark between spaces", " \u{feff} "),
+        ("a word joiner", "\u{2060}"),
+    ] {
+        check(case, PersonId::parse(Field::Assignee, blank), Some(Field::Assignee));
+        check(case, IssueTitle::parse(blank), Some(Field::Title));
+        let message = PartyName::parse(Field::Parties, blank).expect_err(case).to_string();
+        assert!(message.contains("must not be blank"), "{case}: {message}");
+    }
+    for accepted in ["网格 7 号", "Ünïcödé", "emoji 🚧", "tab\tinside"] {
+        let one_line_ok = !accepted.contains('\t');
+        assert_eq!(IssueTitle::parse(accepted).is_ok(), one_line_ok, "{accepted:?}");
+        assert_eq!(
+            PersonId::parse(Field::Reporter, accepted).is_ok(),
+            one_line_ok,
+            "{accepted:?}"
+        );
+    }
+
+    check(
+        "line breaks",
+        FreeText::parse(Field::Minutes, "first line\nsecond line\r\n\u{2028}third\tcolumn"),
+        None,
+    );
+    check(
+        "a zero-width joiner",
+        FreeText::parse(Field::Comment, "👩\u{200d}🔧"),
+        None,
+    );
+    check(
+        "RTL text with marks",
+        FreeText::parse(Field::Comment, "שלום\u{200f} 1"),
+        None,
+    );
+    for (case, value) in [
+        ("RLO", "pay \u{202e}0001\u{202c} yuan"),
+        ("LRE", "\u{202a}x"),
+        ("PDF", "x\u{202c}"),
+        ("RLI", "x\u{2067}y"),
+        ("PDI", "x\u{2069}"),
+    ] {
+        check(
+            case,
+            FreeText::parse(Field::Description, value),
+            Some(Field::Description),
+        );
+    }
+    let error = FreeText::parse(Field::Minutes, "ok\u{2066}").expect_err("an isolate");
+    assert!(
+        error
+            .to_string()
+            .starts_with("invalid minutes: must not contain bidirectional controls"),
+        "{error}"
+    );
+}
+
+/// An error quotes at most 64 characters of the value it refuses.
+#[test]
+fn errors_quote_a_short_prefix_of_what_they_refuse() {
+    let huge = "x".repeat(1 << 20);
+    for message in [
+        IssueId::parse(&huge).expect_err("not a UUID").to_string(),
+        gridledger_domain::GridCode::parse(&huge)
+            .expect_err("not a code")
+            .to_string(),
+        gridledger_domain::CategoryCode::parse(&huge)
+            .expect_err("not a code")
+            .to_string(),
+        PersonId::parse(Field::Reporter, &huge)
+            .expect_err("too long")
+            .to_string(),
+        IssueTitle::parse(&huge).expect_err("too long").to_string(),
+        FreeText::parse(Field::Minutes, huge.clone())
+            .expect_err("too long")
+            .to_string(),
+    ] {
+        assert!(message.len() < 300, "{} bytes: {}", message.len(), &message[..300]);
+    }
+    let duplicate = "d".repeat(100);
+    let message = SupportingDepartments::parse([duplicate.as_str(), duplicate.as_str()])
+        .expect_err("listed twice")
+        .to_string();
+    assert!(message.contains(&format!("\"{}…\"", "d".repeat(64))), "{message}");
+    assert_eq!(
+        gridledger_domain::quote_for_message(&huge).chars().count(),
+        MAX_QUOTED_CHARS + 1
+    );
 }
 
 #[test]
