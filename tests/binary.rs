@@ -2,9 +2,8 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 
 use base64::Engine;
@@ -19,28 +18,7 @@ fn repository_root() -> PathBuf {
 
 /// `gridledger serve` on a free port; the child and the address it printed.
 fn spawn_server(data_dir: &Path, extra_arguments: &[&str]) -> anyhow::Result<(Child, String)> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gridledger"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(data_dir)
-        .args(extra_arguments)
-        .env("GRIDLEDGER_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()?;
-    let stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
-    let mut lines = BufReader::new(stdout).lines();
-    let address = loop {
-        let Some(line) = lines.next() else {
-            anyhow::bail!("gridledger serve exited before listening: {:?}", child.wait()?);
-        };
-        let line = line?;
-        if let Some(rest) = line.strip_prefix("gridledger listening on ") {
-            break rest.split_whitespace().next().unwrap_or_default().to_owned();
-        }
-    };
-    // Keep draining stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Ok((child, address))
+    support::spawn_serve(data_dir, extra_arguments, None)
 }
 
 /// Runs a program and returns its stdout, failing on a non-zero exit.

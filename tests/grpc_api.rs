@@ -901,6 +901,9 @@ async fn the_server_library_refuses_a_non_loopback_address_without_authenticatio
             data_dir: directory.path().join("data"),
             listen: "0.0.0.0:0".parse()?,
             registry: gridledger_domain::Registry::builtin_runzhou(),
+            auth: None,
+            tls: None,
+            insecure_allow_non_loopback: false,
         },
         std::future::pending(),
     )

@@ -33,6 +33,9 @@ impl TestServer {
                 data_dir,
                 listen: "127.0.0.1:0".parse()?,
                 registry: Registry::builtin_runzhou(),
+                auth: None,
+                tls: None,
+                insecure_allow_non_loopback: false,
             },
             std::future::pending(),
         )
@@ -129,4 +132,46 @@ pub fn gridledger(arguments: &[&str]) -> anyhow::Result<String> {
         String::from_utf8_lossy(&output.stderr)
     );
     Ok(String::from_utf8(output.stdout)?)
+}
+
+/// `gridledger serve` as a child process on a free port (with `ulimit -n descriptor_limit`
+/// when given); the child and the address it printed. Its stdout is drained in the
+/// background so it never blocks on a full pipe.
+pub fn spawn_serve(
+    data_dir: &std::path::Path,
+    extra_arguments: &[&str],
+    descriptor_limit: Option<u64>,
+) -> anyhow::Result<(std::process::Child, String)> {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let binary = env!("CARGO_BIN_EXE_gridledger");
+    let mut command = match descriptor_limit {
+        None => Command::new(binary),
+        Some(limit) => {
+            let mut shell = Command::new("bash");
+            shell.args(["-c", &format!("ulimit -n {limit} && exec \"$0\" \"$@\""), binary]);
+            shell
+        }
+    };
+    let mut child = command
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data_dir)
+        .args(extra_arguments)
+        .env("GRIDLEDGER_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let mut lines = BufReader::new(stdout).lines();
+    let address = loop {
+        let Some(line) = lines.next() else {
+            anyhow::bail!("gridledger serve exited before listening: {:?}", child.wait()?);
+        };
+        let line = line?;
+        if let Some(rest) = line.strip_prefix("gridledger listening on ") {
+            break rest.split_whitespace().next().unwrap_or_default().to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    Ok((child, address))
 }

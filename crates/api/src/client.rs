@@ -3,7 +3,12 @@
 //! one place: a command is sent again only with the same request id (so the server answers
 //! a repeat with the original acknowledgement), and only after a failure that may be
 //! transient.
+//!
+//! [`ClientOptions`] carry who the client is: a bearer token (`glt_<id>_<secret>`), TLS
+//! material for `https://` servers (a CA to trust, a client certificate for mutual TLS),
+//! and, without authentication, the actor to record (docs/security.md).
 
+use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,7 +21,7 @@ use gridledger_projections::{GovernanceStats, GroupBy, IssueListFilter};
 use tonic::metadata::AsciiMetadataValue;
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 use crate::ack::Acknowledgement;
 use crate::commands::{CommandMeta, IssueReport, WireCommand};
@@ -104,6 +109,19 @@ pub enum ClientError {
     /// The actor name cannot travel in a header.
     #[error("the actor {actor:?} must be printable ASCII")]
     InvalidActor { actor: String },
+    /// The token cannot travel in a header.
+    #[error("the token must be printable ASCII (glt_<id>_<secret>)")]
+    InvalidToken,
+    /// The TLS options do not fit the URL or each other.
+    #[error("{reason}")]
+    TlsOptions { reason: String },
+    /// The TLS material was refused.
+    #[error("cannot use the TLS certificates for {url}")]
+    Tls {
+        url: String,
+        #[source]
+        source: tonic::transport::Error,
+    },
     /// The server refused or failed the call.
     #[error("{code:?}: {message}")]
     Rpc { code: RpcCode, message: String },
@@ -154,20 +172,118 @@ impl Default for RetryPolicy {
     }
 }
 
-/// Adds the actor header to every request.
-#[derive(Debug, Clone)]
-pub struct ActorHeader(Option<AsciiMetadataValue>);
+/// A bearer token; its `Debug` does not show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BearerToken(String);
 
-impl Interceptor for ActorHeader {
+impl BearerToken {
+    /// A token as `gridledger auth add` printed it (`glt_<id>_<secret>`).
+    pub fn new(token: impl Into<String>) -> Self {
+        BearerToken(token.into())
+    }
+}
+
+impl fmt::Debug for BearerToken {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("BearerToken(<redacted>)")
+    }
+}
+
+/// TLS material for `https://` servers, PEM-encoded.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct ClientTls {
+    /// The CA that signed the server's certificate; `None` trusts the system's roots.
+    pub ca_certificate_pem: Option<Vec<u8>>,
+    /// For mutual TLS: the client's certificate (its subject CN names the principal) and
+    /// its key, both or neither.
+    pub client_certificate_pem: Option<Vec<u8>>,
+    pub client_key_pem: Option<Vec<u8>>,
+    /// The name to check the server's certificate against, when not the URL's host.
+    pub domain_name: Option<String>,
+}
+
+impl fmt::Debug for ClientTls {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("ClientTls")
+            .field("ca_certificate_pem", &self.ca_certificate_pem.as_ref().map(Vec::len))
+            .field(
+                "client_certificate_pem",
+                &self.client_certificate_pem.as_ref().map(Vec::len),
+            )
+            .field("client_key_pem", &self.client_key_pem.as_ref().map(|_| "<redacted>"))
+            .field("domain_name", &self.domain_name)
+            .finish()
+    }
+}
+
+impl ClientTls {
+    fn is_empty(&self) -> bool {
+        *self == ClientTls::default()
+    }
+}
+
+/// Who the client is and how it reaches the server.
+#[derive(Debug, Clone, Default)]
+pub struct ClientOptions {
+    /// Recorded as the actor of the commands sent (`x-gridledger-actor`). With
+    /// authentication the server records the principal instead, and refuses an actor
+    /// naming someone else.
+    pub actor: Option<String>,
+    /// Sent as `authorization: Bearer …` with every call.
+    pub token: Option<BearerToken>,
+    /// For `https://` URLs.
+    pub tls: ClientTls,
+}
+
+/// Adds the actor and authorization headers to every request.
+#[derive(Debug, Clone)]
+pub struct CallHeaders {
+    actor: Option<AsciiMetadataValue>,
+    authorization: Option<AsciiMetadataValue>,
+}
+
+impl CallHeaders {
+    fn of(options: &ClientOptions) -> Result<Self, ClientError> {
+        let actor = options
+            .actor
+            .as_deref()
+            .map(|actor| {
+                actor
+                    .parse::<AsciiMetadataValue>()
+                    .map_err(|_| ClientError::InvalidActor {
+                        actor: actor.to_owned(),
+                    })
+            })
+            .transpose()?;
+        let authorization = options
+            .token
+            .as_ref()
+            .map(|token| {
+                let mut value = format!("Bearer {}", token.0)
+                    .parse::<AsciiMetadataValue>()
+                    .map_err(|_| ClientError::InvalidToken)?;
+                value.set_sensitive(true);
+                Ok::<_, ClientError>(value)
+            })
+            .transpose()?;
+        Ok(CallHeaders { actor, authorization })
+    }
+}
+
+impl Interceptor for CallHeaders {
     fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        if let Some(actor) = &self.0 {
+        if let Some(actor) = &self.actor {
             request.metadata_mut().insert(ACTOR_METADATA_KEY, actor.clone());
+        }
+        if let Some(authorization) = &self.authorization {
+            request.metadata_mut().insert("authorization", authorization.clone());
         }
         Ok(request)
     }
 }
 
-type Transport = InterceptedService<Channel, ActorHeader>;
+type Transport = InterceptedService<Channel, CallHeaders>;
 
 /// A closure calling `method` on a clone of the generated `client` (whose methods take
 /// `&mut self`), for [`Client::call`].
@@ -199,27 +315,57 @@ pub struct Client {
 }
 
 impl Client {
-    /// Connects to `url`; `actor`, when given, is recorded by the server as the actor of
-    /// the commands sent.
+    /// Connects to `url` without credentials; `actor`, when given, is recorded by the
+    /// server as the actor of the commands sent. Shorthand for [`Client::connect_with`].
     pub async fn connect(url: &str, actor: Option<&str>) -> Result<Self, ClientError> {
-        let actor = actor
-            .map(|actor| {
-                actor
-                    .parse::<AsciiMetadataValue>()
-                    .map_err(|_| ClientError::InvalidActor {
-                        actor: actor.to_owned(),
-                    })
-            })
-            .transpose()?;
-        let endpoint = Channel::from_shared(url.to_owned()).map_err(|source| ClientError::InvalidUrl {
+        let options = ClientOptions {
+            actor: actor.map(str::to_owned),
+            ..ClientOptions::default()
+        };
+        Client::connect_with(url, &options).await
+    }
+
+    /// Connects to `url` (`http://` or, with TLS, `https://`) as `options` say.
+    pub async fn connect_with(url: &str, options: &ClientOptions) -> Result<Self, ClientError> {
+        let header = CallHeaders::of(options)?;
+        let mut endpoint = Channel::from_shared(url.to_owned()).map_err(|source| ClientError::InvalidUrl {
             url: url.to_owned(),
             source,
         })?;
+        let https = endpoint.uri().scheme_str() == Some("https");
+        let tls = &options.tls;
+        if !https && !tls.is_empty() {
+            return Err(ClientError::TlsOptions {
+                reason: format!("TLS options were given, but {url} is not an https:// URL"),
+            });
+        }
+        if https {
+            let mut config = ClientTlsConfig::new();
+            config = match &tls.ca_certificate_pem {
+                Some(ca) => config.ca_certificate(Certificate::from_pem(ca)),
+                None => config.with_native_roots(),
+            };
+            match (&tls.client_certificate_pem, &tls.client_key_pem) {
+                (Some(certificate), Some(key)) => config = config.identity(Identity::from_pem(certificate, key)),
+                (None, None) => {}
+                _ => {
+                    return Err(ClientError::TlsOptions {
+                        reason: "a client certificate needs its key, and a key its certificate".to_owned(),
+                    });
+                }
+            }
+            if let Some(domain_name) = &tls.domain_name {
+                config = config.domain_name(domain_name.clone());
+            }
+            endpoint = endpoint.tls_config(config).map_err(|source| ClientError::Tls {
+                url: url.to_owned(),
+                source,
+            })?;
+        }
         let channel = endpoint.connect().await.map_err(|source| ClientError::Connect {
             url: url.to_owned(),
             source,
         })?;
-        let header = ActorHeader(actor);
         Ok(Client {
             issues: IssueServiceClient::with_interceptor(channel.clone(), header.clone()),
             stats: StatsServiceClient::with_interceptor(channel.clone(), header.clone()),

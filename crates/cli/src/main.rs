@@ -2,6 +2,7 @@
 
 mod args;
 mod audit;
+mod auth;
 mod bench;
 mod bench_grpc;
 mod bench_stats;
@@ -37,6 +38,8 @@ struct Cli {
     /// Print JSON for scripts instead of text for people.
     #[arg(long, global = true, env = "GRIDLEDGER_JSON")]
     json: bool,
+    #[command(flatten)]
+    credentials: auth::ClientCredentials,
     #[command(subcommand)]
     command: Command,
 }
@@ -45,6 +48,11 @@ struct Cli {
 enum Command {
     /// Run the gRPC service (sled in a local folder; no NATS needed).
     Serve(serve::ServeArgs),
+    /// Principals and tokens for `serve --auth`: add, list, revoke.
+    Auth {
+        #[command(subcommand)]
+        command: auth::AuthCommand,
+    },
     /// Print the registry in use as JSON, in the format --registry reads.
     Registry {
         /// Registry JSON file; without it, the built-in synthetic Runzhou registry.
@@ -74,17 +82,22 @@ enum Command {
 }
 
 /// Runs the command on the binary's one runtime; client commands connect the typed client
-/// to `--server`, as `--actor`.
+/// to `--server`, with `--token` and the TLS options, as `--actor`.
 fn run(runtime: &tokio::runtime::Runtime, cli: Cli) -> anyhow::Result<()> {
     let Cli {
         server,
         actor,
         json,
+        credentials,
         command,
     } = cli;
-    let connect = || Client::connect(&server, actor.as_deref());
+    let connect = || async {
+        let options = credentials.options(actor.clone())?;
+        anyhow::Ok(Client::connect_with(&server, &options).await?)
+    };
     match command {
         Command::Serve(arguments) => runtime.block_on(serve::run(arguments)),
+        Command::Auth { command } => auth::run(json, command),
         Command::Registry { registry } => {
             println!("{}", serve::load_registry(registry.as_deref())?.to_json_pretty()?);
             Ok(())

@@ -19,6 +19,8 @@ pub struct ServeArgs {
     /// Registry JSON file; without it, the built-in synthetic Runzhou registry.
     #[arg(long, env = "GRIDLEDGER_REGISTRY")]
     registry: Option<PathBuf>,
+    #[command(flatten)]
+    security: crate::auth::ServeSecurity,
 }
 
 /// The registry in `path`, or the built-in one.
@@ -32,21 +34,23 @@ pub fn load_registry(path: Option<&Path>) -> anyhow::Result<Registry> {
     }
 }
 
-/// Serves until SIGINT or SIGTERM. The server itself refuses addresses other than
-/// loopback (there is no authentication yet).
+/// Serves until SIGINT or SIGTERM. The server itself enforces the serving policy
+/// (docs/security.md): loopback only without `--auth`, TLS too off loopback, unless
+/// `--insecure`.
 pub async fn run(arguments: ServeArgs) -> anyhow::Result<()> {
     let registry = load_registry(arguments.registry.as_deref())?;
-    let server = start(
-        ServerConfig {
-            data_dir: arguments.data.clone(),
-            listen: arguments.listen,
-            registry,
-        },
-        shutdown_signal(),
-    )
-    .await?;
+    let config = ServerConfig {
+        data_dir: arguments.data.clone(),
+        listen: arguments.listen,
+        registry,
+        auth: arguments.security.auth_config(),
+        tls: arguments.security.tls_config()?,
+        insecure_allow_non_loopback: arguments.security.insecure,
+    };
+    let policy = config.serving_policy();
+    let server = start(config, shutdown_signal()).await?;
     println!(
-        "gridledger listening on {} (data in {}); loopback only, no authentication",
+        "gridledger listening on {} (data in {}); {policy}",
         server.local_addr,
         arguments.data.display()
     );

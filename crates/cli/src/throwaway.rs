@@ -32,6 +32,9 @@ impl ThrowawayServer {
                 data_dir: data_dir.clone(),
                 listen: "127.0.0.1:0".parse()?,
                 registry: Registry::builtin_runzhou(),
+                auth: None,
+                tls: None,
+                insecure_allow_non_loopback: false,
             },
             std::future::pending(),
         )

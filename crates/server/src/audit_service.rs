@@ -5,45 +5,106 @@ use std::pin::Pin;
 use gridledger_api::{issue_to_proto, parse_issue_id, proto, recorded_to_proto, verify_report_to_proto};
 use gridledger_domain::{IssueState, evolve};
 use gridledger_eventlog::EventLog;
-use tokio::sync::mpsc;
-use tokio_stream::Stream;
+use std::sync::Arc;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
+use crate::auth;
 use crate::error::ServiceError;
 use crate::issues::IssueStore;
 
 type RpcStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
 /// Events per read while streaming the log.
-const READ_CHUNK: usize = 1_024;
+const READ_CHUNK: usize = 64;
+/// Bytes of encoded records one ReadAll stream may hold between the log and the client:
+/// a reader that stops reading pins at most this much (plus one read chunk).
+const STREAM_BUFFER_BYTES: usize = 1024 * 1024;
 
 #[derive(Debug, Clone)]
 pub(crate) struct AuditServiceImpl {
     pub(crate) store: IssueStore,
+    /// Turns true when the server begins to shut down: follow streams end then.
+    pub(crate) shutdown: watch::Receiver<bool>,
 }
 
 fn stream_of<T: Send + 'static>(items: Vec<T>) -> RpcStream<T> {
     Box::pin(tokio_stream::iter(items.into_iter().map(Ok)))
 }
 
-/// Streams the log from `from` (at most `limit` events, 0 for no limit), then, with
-/// `follow`, every new event as it is committed, until the client goes away.
-fn read_all_stream(log: EventLog, from: u64, limit: u64, follow: bool) -> RpcStream<proto::RecordedEvent> {
+/// The sending half of a stream whose buffer is bounded in bytes: each item holds permits
+/// for its size until the transport takes it.
+struct BoundedSender {
+    sender: mpsc::Sender<(Result<proto::RecordedEvent, Status>, Option<OwnedSemaphorePermit>)>,
+    budget: Arc<Semaphore>,
+}
+
+impl BoundedSender {
+    /// Sends `item`, waiting while the buffer is full; false once the client has gone.
+    async fn send(&self, item: Result<proto::RecordedEvent, Status>) -> bool {
+        let bytes = item.as_ref().map_or(0, |event| event.record.len().max(1));
+        let permits = u32::try_from(bytes.min(STREAM_BUFFER_BYTES)).unwrap_or(u32::MAX);
+        let permit = if permits == 0 {
+            None
+        } else {
+            match self.budget.clone().acquire_many_owned(permits).await {
+                Ok(permit) => Some(permit),
+                Err(_closed) => return false,
+            }
+        };
+        self.sender.send((item, permit)).await.is_ok()
+    }
+}
+
+fn bounded_stream() -> (BoundedSender, RpcStream<proto::RecordedEvent>) {
     let (sender, receiver) = mpsc::channel(READ_CHUNK);
+    let budget = Arc::new(Semaphore::new(STREAM_BUFFER_BYTES));
+    // The permit is dropped as the item is handed to the transport.
+    let stream = ReceiverStream::new(receiver).map(|(item, _permit)| item);
+    (BoundedSender { sender, budget }, Box::pin(stream))
+}
+
+/// Completes when shutdown begins (never, if the server is dropped without one).
+async fn shutdown_begins(shutdown: &mut watch::Receiver<bool>) {
+    if shutdown.wait_for(|shutting_down| *shutting_down).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Streams the log from `from` (at most `limit` events, 0 for no limit), then, with
+/// `follow`, every new event as it is committed, until the client goes away or the server
+/// shuts down (then the stream ends with UNAVAILABLE "server shutting down").
+fn read_all_stream(
+    log: EventLog,
+    from: u64,
+    limit: u64,
+    follow: bool,
+    mut shutdown: watch::Receiver<bool>,
+) -> RpcStream<proto::RecordedEvent> {
+    let (sender, stream) = bounded_stream();
     tokio::spawn(async move {
         let limit = if limit == 0 { u64::MAX } else { limit };
         let mut sent: u64 = 0;
         if follow {
             let mut subscription = log.subscribe(from);
             while sent < limit {
-                let item = match subscription.next().await {
+                let next = tokio::select! {
+                    next = subscription.next() => next,
+                    () = shutdown_begins(&mut shutdown) => {
+                        sender.send(Err(Status::unavailable("server shutting down"))).await;
+                        return;
+                    }
+                };
+                let item = match next {
                     Ok(Some(recorded)) => Ok(recorded_to_proto(&recorded)),
-                    Ok(None) => break,
+                    Ok(None) => Err(Status::unavailable("server shutting down")),
                     Err(error) => Err(Status::from(ServiceError::from(error))),
                 };
                 let failed = item.is_err();
-                if sender.send(item).await.is_err() || failed {
+                if !sender.send(item).await || failed {
                     break;
                 }
                 sent += 1;
@@ -57,21 +118,21 @@ fn read_all_stream(log: EventLog, from: u64, limit: u64, follow: bool) -> RpcStr
             let chunk = match log.read_all(next, want) {
                 Ok(chunk) => chunk,
                 Err(error) => {
-                    let _ = sender.send(Err(Status::from(ServiceError::from(error)))).await;
+                    sender.send(Err(Status::from(ServiceError::from(error)))).await;
                     return;
                 }
             };
             let Some(last) = chunk.last() else { break };
             next = last.position + 1;
             for recorded in &chunk {
-                if sender.send(Ok(recorded_to_proto(recorded))).await.is_err() {
+                if !sender.send(Ok(recorded_to_proto(recorded))).await {
                     return;
                 }
                 sent += 1;
             }
         }
     });
-    Box::pin(ReceiverStream::new(receiver))
+    stream
 }
 
 #[tonic::async_trait]
@@ -84,8 +145,12 @@ impl proto::audit_service_server::AuditService for AuditServiceImpl {
         &self,
         request: Request<proto::ReadIssueHistoryRequest>,
     ) -> Result<Response<Self::ReadIssueHistoryStream>, Status> {
+        let principal = auth::principal_of(&request);
         let issue_id = parse_issue_id("issue_id", &request.into_inner().issue_id).map_err(ServiceError::from)?;
         let loaded = self.store.load(issue_id, None)?;
+        if let Some(principal) = &principal {
+            auth::require_issue_scope(principal, &loaded.state)?;
+        }
         if loaded.events.is_empty() {
             return Err(ServiceError::IssueNotFound {
                 issue_id: issue_id.to_string(),
@@ -104,9 +169,13 @@ impl proto::audit_service_server::AuditService for AuditServiceImpl {
         &self,
         request: Request<proto::ReplayIssueRequest>,
     ) -> Result<Response<Self::ReplayIssueStream>, Status> {
+        let principal = auth::principal_of(&request);
         let request = request.into_inner();
         let issue_id = parse_issue_id("issue_id", &request.issue_id).map_err(ServiceError::from)?;
         let loaded = self.store.load(issue_id, request.up_to_revision)?;
+        if let Some(principal) = &principal {
+            auth::require_issue_scope(principal, &loaded.state)?;
+        }
         if loaded.events.is_empty() {
             return Err(ServiceError::IssueNotFound {
                 issue_id: issue_id.to_string(),
@@ -132,6 +201,7 @@ impl proto::audit_service_server::AuditService for AuditServiceImpl {
             request.from_position,
             request.limit,
             request.follow,
+            self.shutdown.clone(),
         )))
     }
 

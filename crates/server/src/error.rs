@@ -28,6 +28,9 @@ pub enum ServiceError {
     /// An issue that does not exist.
     #[error("issue {issue_id} does not exist")]
     IssueNotFound { issue_id: String },
+    /// A withdrawal as a duplicate of an issue that does not exist.
+    #[error("duplicate_of names issue {duplicate_of}, which does not exist")]
+    DuplicateOfNotFound { duplicate_of: String },
     /// The projection failed while answering (an undecodable event, a damaged checkpoint).
     #[error("the governance projection failed")]
     Projection(#[source] ProjectionError),
@@ -53,6 +56,9 @@ pub enum ServiceError {
     /// A report retried while its first attempt is still being committed.
     #[error("the first attempt of request {request_id} is still being committed; retry")]
     FirstAttemptInFlight { request_id: String },
+    /// Access control refused the call (docs/security.md).
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
 }
 
 impl From<DomainError> for ServiceError {
@@ -78,19 +84,23 @@ impl ServiceError {
             ServiceError::Log(log) => match log {
                 EventLogError::Conflict { .. } => Code::Aborted,
                 EventLogError::RequestIdReused { .. } | EventLogError::InvalidInput { .. } => Code::InvalidArgument,
-                EventLogError::Closed { .. } => Code::Unavailable,
+                EventLogError::Closed { .. }
+                | EventLogError::Unavailable { .. }
+                | EventLogError::OutcomeUnknown { .. } => Code::Unavailable,
                 EventLogError::Corrupt { .. } | EventLogError::Storage { .. } => Code::Internal,
             },
             ServiceError::Projection(ProjectionError::Log(EventLogError::Closed { .. })) => Code::Unavailable,
             ServiceError::StoredEvent { .. } | ServiceError::Projection(_) => Code::Internal,
             ServiceError::RevisionMismatch { .. } => Code::Aborted,
-            ServiceError::IssueNotFound { .. } => Code::NotFound,
+            ServiceError::IssueNotFound { .. } | ServiceError::DuplicateOfNotFound { .. } => Code::NotFound,
             ServiceError::ProjectionStopped { .. }
             | ServiceError::ProjectionBehind { .. }
             | ServiceError::ProjectionPoisoned
             | ServiceError::Task { .. }
             | ServiceError::Contended { .. }
             | ServiceError::FirstAttemptInFlight { .. } => Code::Unavailable,
+            ServiceError::Auth(crate::auth::AuthError::Unauthenticated { .. }) => Code::Unauthenticated,
+            ServiceError::Auth(crate::auth::AuthError::PermissionDenied { .. }) => Code::PermissionDenied,
         }
     }
 }

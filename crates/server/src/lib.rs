@@ -8,12 +8,18 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod audit_service;
+pub mod auth;
 mod error;
 mod governance;
 mod issue_service;
 mod issues;
+mod log_health;
 mod run;
 mod stats_service;
+mod transport;
+mod wire_guard;
 
+pub use auth::{AuthConfig, TlsConfig};
 pub use error::ServiceError;
-pub use run::{MAX_REQUEST_BYTES, RunningServer, ServerConfig, ServerError, start};
+pub use run::{MAX_REQUEST_BYTES, RunningServer, ServerConfig, ServerError, start, start_with_limits};
+pub use transport::{RESERVED_DESCRIPTORS, TransportLimits};

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use gridledger_api::proto;
 use gridledger_domain::Registry;
 use gridledger_eventlog::{EventLog, EventLogConfig, EventLogError};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::audit_service::AuditServiceImpl;
@@ -16,9 +16,11 @@ use crate::governance::{LiveGovernance, STATS_SERVICE_NAME};
 use crate::issue_service::IssueServiceImpl;
 use crate::issues::IssueStore;
 use crate::stats_service::StatsServiceImpl;
+use crate::transport::{TransportLimits, limited_incoming};
 
-/// Largest request the services accept; larger ones get RESOURCE_EXHAUSTED.
-pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+/// Largest command request the services accept, as received (unknown fields included);
+/// larger ones get RESOURCE_EXHAUSTED. Enforced by the contract's codec in `api`.
+pub const MAX_REQUEST_BYTES: usize = gridledger_api::MAX_COMMAND_REQUEST_BYTES;
 
 /// Largest request the transport decodes at all (tonic answers OUT_OF_RANGE beyond it);
 /// between the two limits the services answer RESOURCE_EXHAUSTED naming the size.
@@ -33,14 +35,26 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Jurisdictions and categories that commands are checked against.
     pub registry: Registry,
+    /// Authentication and authorisation (docs/security.md); `None` checks nothing and
+    /// serves on loopback only.
+    pub auth: Option<crate::auth::AuthConfig>,
+    /// TLS, and mutual TLS with a client CA; `None` serves plaintext.
+    pub tls: Option<crate::auth::TlsConfig>,
+    /// `--insecure`: serve on a non-loopback address without authentication or TLS.
+    pub insecure_allow_non_loopback: bool,
 }
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    /// Serving beyond this machine needs authentication, which this version does not have.
-    #[error("refusing to serve on {address} without authentication: this version serves on loopback addresses only")]
+    /// Serving beyond this machine without authentication, and without `--insecure`.
+    #[error(
+        "refusing to serve on {address} without authentication: give a principals file (--auth) and TLS, or --insecure to serve anyway"
+    )]
     NotLoopback { address: SocketAddr },
+    /// The principals file, the TLS material or the policy refused the start.
+    #[error(transparent)]
+    Security(#[from] crate::auth::SecurityError),
     #[error("cannot open the event log: {0}")]
     Log(#[from] EventLogError),
     #[error("cannot listen on {address}: {source}")]
@@ -57,6 +71,8 @@ pub enum ServerError {
     Projection(#[source] crate::error::ServiceError),
     #[error("the server task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    #[error("cannot read the process's descriptor limit")]
+    DescriptorLimit(#[source] std::io::Error),
 }
 
 /// A running server. Dropping it does not stop it; call [`RunningServer::shutdown`] or let
@@ -84,18 +100,26 @@ impl RunningServer {
     }
 }
 
-/// Opens the log in `config.data_dir`, binds `config.listen`, and serves until
-/// `shutdown_signal` completes or [`RunningServer::shutdown`] is called.
-///
-/// The serving policy is enforced here, for every program that embeds the server: an
-/// address other than loopback is refused (there is no authentication yet).
+/// [`start_with_limits`] with the default [`TransportLimits`].
 pub async fn start(
     config: ServerConfig,
     shutdown_signal: impl Future<Output = ()> + Send + 'static,
 ) -> Result<RunningServer, ServerError> {
-    if !config.listen.ip().is_loopback() {
-        return Err(ServerError::NotLoopback { address: config.listen });
-    }
+    start_with_limits(config, TransportLimits::default(), shutdown_signal).await
+}
+
+/// Opens the log in `config.data_dir`, binds `config.listen`, and serves until
+/// `shutdown_signal` completes or [`RunningServer::shutdown`] is called.
+///
+/// The serving policy is enforced here, for every program that embeds the server: an
+/// address other than loopback needs authentication and TLS, unless
+/// `insecure_allow_non_loopback` (docs/security.md).
+pub async fn start_with_limits(
+    config: ServerConfig,
+    limits: TransportLimits,
+    shutdown_signal: impl Future<Output = ()> + Send + 'static,
+) -> Result<RunningServer, ServerError> {
+    let security = crate::auth::prepare(&config)?;
     let log_config = EventLogConfig::new(&config.data_dir);
     let log = tokio::task::spawn_blocking(move || EventLog::open(log_config)).await??;
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -132,8 +156,13 @@ pub async fn start(
         live: live_governance,
     })
     .max_decoding_message_size(MAX_DECODED_REQUEST_BYTES);
-    let audit_service = proto::audit_service_server::AuditServiceServer::new(AuditServiceImpl { store })
-        .max_decoding_message_size(MAX_DECODED_REQUEST_BYTES);
+    // Set when shutdown begins: follow streams end, and the grace period starts.
+    let (shutting_down, shutdown_begun) = watch::channel(false);
+    let audit_service = proto::audit_service_server::AuditServiceServer::new(AuditServiceImpl {
+        store,
+        shutdown: shutdown_begun.clone(),
+    })
+    .max_decoding_message_size(MAX_DECODED_REQUEST_BYTES);
 
     health_reporter
         .set_serving::<proto::issue_service_server::IssueServiceServer<IssueServiceImpl>>()
@@ -141,6 +170,11 @@ pub async fn start(
     health_reporter
         .set_serving::<proto::audit_service_server::AuditServiceServer<AuditServiceImpl>>()
         .await;
+    tokio::spawn(crate::log_health::report_log_health(
+        log.watch_health(),
+        health_reporter.clone(),
+        shutdown_begun.clone(),
+    ));
     // Reflection in both versions: grpcurl and other tools older than grpc.reflection.v1
     // still ask v1alpha.
     let reflection = || {
@@ -157,7 +191,11 @@ pub async fn start(
             () = shutdown_signal => {}
             _ = stopped => {}
         }
-        tracing::info!("shutting down: no new connections, finishing in-flight requests");
+        tracing::info!(
+            grace = ?limits.shutdown_grace,
+            "shutting down: no new connections, finishing in-flight requests"
+        );
+        shutting_down.send_replace(true);
         for service in [
             "",
             "gridledger.v1.IssueService",
@@ -169,18 +207,45 @@ pub async fn start(
                 .await;
         }
     };
-    let router = tonic::transport::Server::builder()
+    let router = security
+        .server_builder()?
+        .layer(crate::wire_guard::WireGuardLayer)
+        .max_concurrent_streams(limits.max_concurrent_streams_per_connection)
+        .http2_keepalive_interval(Some(limits.keepalive_interval))
+        .http2_keepalive_timeout(Some(limits.keepalive_timeout))
         .add_service(health_service)
         .add_service(reflection_service)
         .add_service(reflection_service_v1alpha)
         .add_service(issue_service)
         .add_service(audit_service)
         .add_service(stats_service);
-    // No Nagle delay on small gRPC responses (tonic sets TCP_NODELAY only on addresses it
-    // binds itself).
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    // Connections are capped below the descriptor limit, so sockets alone cannot starve the
+    // log of descriptors; each has a handshake and an idle deadline.
+    let descriptor_limit = crate::transport::descriptor_limit().map_err(ServerError::DescriptorLimit)?;
+    let connection_cap = limits.connection_cap(descriptor_limit);
+    tracing::info!(
+        connection_cap,
+        descriptor_limit,
+        streams_per_connection = limits.max_concurrent_streams_per_connection,
+        "client limits"
+    );
+    let incoming = limited_incoming(listener, connection_cap, limits);
+    let mut grace_begins = shutdown_begun;
     let task = tokio::spawn(async move {
-        let served = router.serve_with_incoming_shutdown(incoming, until_stopped).await;
+        let serving = router.serve_with_incoming_shutdown(incoming, until_stopped);
+        let grace_over = async move {
+            if grace_begins.wait_for(|begun| *begun).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(limits.shutdown_grace).await;
+        };
+        let served = tokio::select! {
+            served = serving => served,
+            () = grace_over => {
+                tracing::warn!(grace = ?limits.shutdown_grace, "grace period over: closing the connections still open");
+                Ok(())
+            }
+        };
         // In-flight appends have been answered; flush and stop the log's writer.
         let closed = tokio::task::spawn_blocking(move || log.close()).await;
         // With the log closed the projection drains, saves its checkpoint and stops.

@@ -8,6 +8,7 @@ use gridledger_eventlog::EventLog;
 use gridledger_projections::GovernanceProjection;
 use tonic::{Request, Response, Status};
 
+use crate::auth;
 use crate::error::ServiceError;
 use crate::governance::LiveGovernance;
 use crate::issues::now;
@@ -68,7 +69,9 @@ impl proto::stats_service_server::StatsService for StatsServiceImpl {
         request: Request<proto::GetGovernanceStatsRequest>,
     ) -> Result<Response<proto::GovernanceStats>, Status> {
         let now = now();
-        let filter = StatsFilter::from_proto(request.get_ref(), &self.registry, now).map_err(ServiceError::from)?;
+        let mut filter = StatsFilter::from_proto(request.get_ref(), &self.registry, now).map_err(ServiceError::from)?;
+        // Reads are scoped: no scope means the principal's own.
+        filter.scope = auth::read_scope(auth::principal_of(&request).as_deref(), filter.scope)?;
         let query = filter.query(now);
         let stats = self
             .with_projection(filter.as_of, move |projection| projection.stats(&query))
@@ -81,8 +84,9 @@ impl proto::stats_service_server::StatsService for StatsServiceImpl {
         request: Request<proto::BreakdownGovernanceStatsRequest>,
     ) -> Result<Response<proto::BreakdownGovernanceStatsResponse>, Status> {
         let now = now();
-        let (filter, group_by) =
+        let (mut filter, group_by) =
             breakdown_from_proto(request.get_ref(), &self.registry, now).map_err(ServiceError::from)?;
+        filter.scope = auth::read_scope(auth::principal_of(&request).as_deref(), filter.scope)?;
         let query = filter.query(now);
         let rows = self
             .with_projection(filter.as_of, move |projection| projection.breakdown(&query, group_by))

@@ -1,0 +1,211 @@
+//! [`AuthLayer`]: the one tower layer in front of every service. It sees the method path,
+//! which an interceptor does not, so role x method is decided here, from
+//! [`ACCESS_TABLE`](super::ACCESS_TABLE), before any service runs.
+//!
+//! For each call to a method that is not open (health and reflection are):
+//! 1. authenticate: `authorization: Bearer glt_<id>_<secret>`, or else the subject CN of a
+//!    client certificate verified by mutual TLS; otherwise UNAUTHENTICATED;
+//! 2. the method's row must admit the principal's role; otherwise PERMISSION_DENIED;
+//! 3. a whole-log method needs scopes covering every district of the registry;
+//! 4. the actor is the principal: an `x-gridledger-actor` header naming someone else is
+//!    PERMISSION_DENIED, and the header is set to the principal's id;
+//! 5. the [`Principal`] goes into the request's extensions for the services' scope checks.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use gridledger_api::ACTOR_METADATA_KEY;
+use tonic::codegen::Service;
+use tonic::codegen::http::{self, HeaderValue, header::AUTHORIZATION};
+use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+use tower_layer::Layer;
+
+use super::AuthError;
+use super::principals::{MALFORMED_TOKEN, Principal};
+use super::reload::AuthState;
+use super::scope::Authenticated;
+use super::table::{Access, PathAccess, ScopeRule, path_access};
+
+const NO_CREDENTIALS: &str =
+    "no credentials: send `authorization: Bearer glt_<id>_<secret>`, or a client certificate over mutual TLS";
+const UNKNOWN_CERTIFICATE: &str = "the client certificate's subject CN names no principal in force";
+const CERTIFICATE_WITHOUT_CN: &str = "the client certificate has no subject CN naming a principal";
+
+/// The access-control layer; without `--auth` it lets everything through unchanged.
+#[derive(Debug, Clone, Default)]
+pub struct AuthLayer {
+    state: Option<Arc<AuthState>>,
+}
+
+impl AuthLayer {
+    /// A layer that checks nothing (a server without `--auth`).
+    pub fn disabled() -> Self {
+        AuthLayer { state: None }
+    }
+
+    pub(crate) fn enabled(state: Arc<AuthState>) -> Self {
+        AuthLayer { state: Some(state) }
+    }
+}
+
+impl<S> Layer<S> for AuthLayer {
+    type Service = AuthService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AuthService {
+            inner,
+            state: self.state.clone(),
+        }
+    }
+}
+
+/// The service [`AuthLayer`] wraps around the routes.
+#[derive(Debug, Clone)]
+pub struct AuthService<S> {
+    inner: S,
+    state: Option<Arc<AuthState>>,
+}
+
+type BoxedFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
+
+impl<S, RequestBody, ResponseBody> Service<http::Request<RequestBody>> for AuthService<S>
+where
+    S: Service<http::Request<RequestBody>, Response = http::Response<ResponseBody>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    ResponseBody: Default + Send + 'static,
+{
+    type Response = http::Response<ResponseBody>;
+    type Error = S::Error;
+    type Future = BoxedFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(context)
+    }
+
+    fn call(&mut self, mut request: http::Request<RequestBody>) -> Self::Future {
+        if let Some(state) = &self.state
+            && let Err(refusal) = state.authorize(&mut request)
+        {
+            let response = tonic::Status::from(refusal).into_http::<ResponseBody>();
+            return Box::pin(std::future::ready(Ok(response)));
+        }
+        Box::pin(self.inner.call(request))
+    }
+}
+
+impl AuthState {
+    /// Steps 1-5 of the module's documentation; the request is changed only when admitted.
+    fn authorize<B>(&self, request: &mut http::Request<B>) -> Result<(), AuthError> {
+        let access = match path_access(request.uri().path()) {
+            PathAccess::Open => return Ok(()),
+            PathAccess::Rule(access) => Some(access),
+            PathAccess::Unlisted => None,
+        };
+        let principal = self.authenticate(request)?;
+        let Some(access) = access else {
+            return Err(AuthError::denied(format!(
+                "{} is not in the access table: no principal may call it",
+                request.uri().path()
+            )));
+        };
+        if !access.allows(principal.role) {
+            let roles: Vec<&str> = access.roles.iter().map(|role| role.as_str()).collect();
+            return Err(AuthError::denied(format!(
+                "principal {principal} may not call {}/{}: it is for {}",
+                access.service,
+                access.method,
+                roles.join(", ")
+            )));
+        }
+        if access.scope == ScopeRule::WholeLog {
+            self.require_whole_log(&principal, access)?;
+        }
+        let actor = HeaderValue::from_str(&principal.id)
+            .map_err(|_| AuthError::denied("the principal's id cannot travel in a header"))?;
+        if let Some(named) = request.headers().get(ACTOR_METADATA_KEY)
+            && named != actor
+        {
+            return Err(AuthError::denied(format!(
+                "{ACTOR_METADATA_KEY} names {:?}, but the caller is principal {}: with authentication the actor is the principal",
+                String::from_utf8_lossy(named.as_bytes()),
+                principal.id
+            )));
+        }
+        request.headers_mut().insert(ACTOR_METADATA_KEY, actor);
+        request.extensions_mut().insert(Authenticated(principal));
+        Ok(())
+    }
+
+    /// The principal a request's credentials name: its bearer token, or else its verified
+    /// client certificate.
+    fn authenticate<B>(&self, request: &http::Request<B>) -> Result<Arc<Principal>, AuthError> {
+        let principals = self.principals();
+        let mut values = request.headers().get_all(AUTHORIZATION).iter();
+        if let Some(value) = values.next() {
+            let malformed = AuthError::Unauthenticated {
+                reason: MALFORMED_TOKEN,
+            };
+            if values.next().is_some() {
+                return Err(malformed);
+            }
+            let token = value
+                .to_str()
+                .ok()
+                .and_then(|text| text.split_once(' '))
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                .map(|(_, token)| token.trim())
+                .ok_or(malformed)?;
+            return principals.authenticate_token(token);
+        }
+        let certificates = request
+            .extensions()
+            .get::<TlsConnectInfo<TcpConnectInfo>>()
+            .and_then(TlsConnectInfo::peer_certs);
+        if let Some(leaf) = certificates.as_deref().and_then(|chain| chain.first()) {
+            let common_name = common_name(leaf.as_ref()).ok_or(AuthError::Unauthenticated {
+                reason: CERTIFICATE_WITHOUT_CN,
+            })?;
+            return principals.by_id(&common_name).ok_or(AuthError::Unauthenticated {
+                reason: UNKNOWN_CERTIFICATE,
+            });
+        }
+        Err(AuthError::Unauthenticated { reason: NO_CREDENTIALS })
+    }
+
+    /// A whole-log method reads every district's events: the principal's scopes must
+    /// include every district of the registry.
+    fn require_whole_log(&self, principal: &Principal, access: &Access) -> Result<(), AuthError> {
+        let uncovered: Vec<&str> = self
+            .registry
+            .districts()
+            .iter()
+            .map(|district| district.code.as_jurisdiction_code())
+            .filter(|district| !principal.scopes.contains(district))
+            .map(|district| district.as_str())
+            .collect();
+        if uncovered.is_empty() {
+            return Ok(());
+        }
+        Err(AuthError::denied(format!(
+            "{} covers the whole log, which includes {}: principal {principal} needs a district-wide scope for each district",
+            access.method,
+            uncovered.join(", ")
+        )))
+    }
+}
+
+/// The first subject CN of a DER certificate.
+fn common_name(der: &[u8]) -> Option<String> {
+    let (_, certificate) = x509_parser::parse_x509_certificate(der).ok()?;
+    let name = certificate
+        .subject()
+        .iter_common_name()
+        .next()?
+        .as_str()
+        .ok()?
+        .to_owned();
+    Some(name)
+}
