@@ -522,3 +522,39 @@ async fn sigterm_under_load_keeps_every_acknowledged_report() -> anyhow::Result<
     assert!(tokio::task::spawn_blocking(move || child.wait()).await??.success());
     Ok(())
 }
+
+/// Runs `gridledger serve` expecting it to fail; its stderr.
+fn serve_failure(arguments: &[&str]) -> anyhow::Result<String> {
+    let output = Command::new(env!("CARGO_BIN_EXE_gridledger"))
+        .arg("serve")
+        .args(arguments)
+        .env("GRIDLEDGER_LOG", "error")
+        .output()?;
+    anyhow::ensure!(!output.status.success(), "serve {arguments:?} should fail");
+    Ok(String::from_utf8(output.stderr)?)
+}
+
+#[test]
+fn a_data_path_that_is_a_file_is_named_and_the_cause_said_once() -> anyhow::Result<()> {
+    let directory = tempfile::tempdir()?;
+    let file = directory.path().join("not-a-directory");
+    std::fs::write(&file, "x")?;
+    let path = file.to_string_lossy().into_owned();
+    let stderr = serve_failure(&["--listen", "127.0.0.1:0", "--data", &path])?;
+    assert!(stderr.contains(&path), "{stderr}");
+    assert_eq!(stderr.matches("File exists").count(), 1, "{stderr}");
+    Ok(())
+}
+
+#[test]
+fn a_failed_bind_leaves_no_data_directory_behind() -> anyhow::Result<()> {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let address = taken.local_addr()?.to_string();
+    let directory = tempfile::tempdir()?;
+    let data_dir = directory.path().join("data");
+    let stderr = serve_failure(&["--listen", &address, "--data", &data_dir.to_string_lossy()])?;
+    assert!(stderr.contains("cannot listen on"), "{stderr}");
+    assert_eq!(stderr.matches("Address already in use").count(), 1, "{stderr}");
+    assert!(!data_dir.exists(), "the data directory was created: {stderr}");
+    Ok(())
+}

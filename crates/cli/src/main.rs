@@ -138,8 +138,52 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", cause_once(&error));
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// The error and its causes, `: `-separated, each said once: a layer whose message already
+/// quotes its cause (or repeats the layer above) adds nothing.
+fn cause_once(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let message = cause.to_string();
+        if message.is_empty() || text.contains(&message) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&message);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cause_once;
+
+    fn check(layers: &[&str], expected: &str) {
+        let mut error = anyhow::anyhow!(layers[layers.len() - 1].to_owned());
+        for layer in layers.iter().rev().skip(1) {
+            error = error.context(layer.to_string());
+        }
+        assert_eq!(cause_once(&error), expected, "{layers:?}");
+    }
+
+    #[test]
+    fn each_cause_is_said_once() {
+        check(&["a", "b", "c"], "a: b: c");
+        check(
+            &[
+                "cannot open the event log in /tmp/f",
+                "storage failure while creating the data directory: File exists (os error 17)",
+                "File exists (os error 17)",
+            ],
+            "cannot open the event log in /tmp/f: storage failure while creating the data directory: File exists (os error 17)",
+        );
+        check(&["x: y", "y"], "x: y");
     }
 }

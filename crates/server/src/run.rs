@@ -55,9 +55,15 @@ pub enum ServerError {
     /// The principals file, the TLS material or the policy refused the start.
     #[error(transparent)]
     Security(#[from] crate::auth::SecurityError),
-    #[error("cannot open the event log: {0}")]
-    Log(#[from] EventLogError),
-    #[error("cannot listen on {address}: {source}")]
+    #[error("cannot open the event log in {}", data_dir.display())]
+    Log {
+        data_dir: PathBuf,
+        #[source]
+        source: EventLogError,
+    },
+    #[error("closing the event log failed")]
+    Close(#[source] EventLogError),
+    #[error("cannot listen on {address}")]
     Bind {
         address: SocketAddr,
         #[source]
@@ -120,8 +126,7 @@ pub async fn start_with_limits(
     shutdown_signal: impl Future<Output = ()> + Send + 'static,
 ) -> Result<RunningServer, ServerError> {
     let security = crate::auth::prepare(&config)?;
-    let log_config = EventLogConfig::new(&config.data_dir);
-    let log = tokio::task::spawn_blocking(move || EventLog::open(log_config)).await??;
+    // Bind before opening the log: an address in use leaves no new data directory behind.
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServerError::Bind {
@@ -132,6 +137,11 @@ pub async fn start_with_limits(
         address: config.listen,
         source,
     })?;
+    let log_config = EventLogConfig::new(&config.data_dir);
+    let data_dir = config.data_dir.clone();
+    let log = tokio::task::spawn_blocking(move || EventLog::open(log_config))
+        .await?
+        .map_err(|source| ServerError::Log { data_dir, source })?;
 
     let store = IssueStore {
         log: log.clone(),
@@ -253,7 +263,7 @@ pub async fn start_with_limits(
             tracing::error!("the governance projection task panicked");
         }
         served?;
-        closed??;
+        closed?.map_err(ServerError::Close)?;
         tracing::info!("event log closed; server stopped");
         Ok(())
     });
