@@ -19,112 +19,16 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use prost::Message;
 
-/// 2026-11-27T02:59:00Z, the server clock of every decision here.
-const NOW: i64 = 1_795_748_340_000_000;
-const ISSUE: &str = "0192f3a4-5b6c-7d8e-9fa0-b1c2d3e4f506";
+#[path = "fixtures/valid_requests.rs"]
+mod valid_requests;
+
+use valid_requests::{ISSUE, NOW_MICROS as NOW, valid_commands};
 
 fn registry() -> &'static Registry {
     static REGISTRY: std::sync::OnceLock<Registry> = std::sync::OnceLock::new();
     REGISTRY.get_or_init(Registry::builtin_runzhou)
 }
 
-fn meta(request_id: &str) -> Option<proto::CommandMeta> {
-    Some(proto::CommandMeta {
-        request_id: request_id.to_owned(),
-        expected_revision: None,
-        occurred_at: None,
-    })
-}
-
-fn in_days(days: i64) -> Option<prost_types::Timestamp> {
-    Some(gridledger_api::timestamp_to_proto(Timestamp::from_unix_micros(
-        NOW + days * 86_400_000_000,
-    )))
-}
-
-/// A valid request of every command, in an order the lifecycle allows.
-fn valid_commands() -> Vec<WireCommand> {
-    let id = || ISSUE.to_owned();
-    vec![
-        WireCommand::ReportIssue(proto::ReportIssueRequest {
-            meta: meta("r0"),
-            issue_id: id(),
-            grid_code: "runzhou.s1.c01.g01".to_owned(),
-            category: "environment".to_owned(),
-            title: "路灯不亮 street light out".to_owned(),
-            description: "Two lamps dark\nsince Monday".to_owned(),
-            reporter_id: "worker-7".to_owned(),
-        }),
-        WireCommand::DispatchIssue(proto::DispatchIssueRequest {
-            meta: meta("r1"),
-            issue_id: id(),
-            assignee_id: "ann".to_owned(),
-            due_at: in_days(3),
-        }),
-        WireCommand::AcceptAssignment(proto::AcceptAssignmentRequest {
-            meta: meta("r2"),
-            issue_id: id(),
-            assignee_id: "ann".to_owned(),
-        }),
-        WireCommand::ConveneDeliberation(proto::ConveneDeliberationRequest {
-            meta: meta("r3"),
-            issue_id: id(),
-            meeting_id: "m1".to_owned(),
-            forum: proto::Forum::ResidentRepresentativeMeeting as i32,
-            parties: vec!["residents".to_owned(), "property company".to_owned()],
-        }),
-        WireCommand::ConcludeDeliberation(proto::ConcludeDeliberationRequest {
-            meta: meta("r4"),
-            issue_id: id(),
-            meeting_id: "m1".to_owned(),
-            participants: 12,
-            outcome: "agreed".to_owned(),
-            minutes: "minutes".to_owned(),
-        }),
-        WireCommand::EscalateIssue(proto::EscalateIssueRequest {
-            meta: meta("r5"),
-            issue_id: id(),
-            reason: proto::EscalationReason::CrossJurisdiction as i32,
-            note: "note".to_owned(),
-        }),
-        WireCommand::RecordCommitteeDecision(proto::RecordCommitteeDecisionRequest {
-            meta: meta("r6"),
-            issue_id: id(),
-            decision: "fix it".to_owned(),
-            lead_department: "works".to_owned(),
-            supporting_departments: vec!["power".to_owned()],
-            due_at: in_days(10),
-        }),
-        WireCommand::ResolveIssue(proto::ResolveIssueRequest {
-            meta: meta("r7"),
-            issue_id: id(),
-            summary: "lamps replaced".to_owned(),
-        }),
-        WireCommand::EvaluateResolution(proto::EvaluateResolutionRequest {
-            meta: meta("r8"),
-            issue_id: id(),
-            satisfaction: proto::Satisfaction::BasicallySatisfied as i32,
-            evaluator_id: "resident-1".to_owned(),
-            comment: String::new(),
-        }),
-        WireCommand::ReopenIssue(proto::ReopenIssueRequest {
-            meta: meta("r9"),
-            issue_id: id(),
-            reason: "dark again".to_owned(),
-        }),
-        WireCommand::HandleInGrid(proto::HandleInGridRequest {
-            meta: meta("r10"),
-            issue_id: id(),
-            summary: "fixed on the spot".to_owned(),
-        }),
-        WireCommand::WithdrawIssue(proto::WithdrawIssueRequest {
-            meta: meta("r11"),
-            issue_id: id(),
-            reason: proto::WithdrawalReason::Duplicate as i32,
-            duplicate_of: "0192f3a4-5b6c-7d8e-9fa0-b1c2d3e4f507".to_owned(),
-        }),
-    ]
-}
 
 fn encoded(command: &WireCommand) -> Vec<u8> {
     match command {
