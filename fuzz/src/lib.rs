@@ -107,7 +107,6 @@ pub fn command_from_bytes(kind: u8, bytes: &[u8]) -> Option<Result<CommandReques
     }
 }
 
-
 /// The states of the valid history and its events.
 #[derive(Debug)]
 pub struct History {

@@ -29,7 +29,6 @@ fn registry() -> &'static Registry {
     REGISTRY.get_or_init(Registry::builtin_runzhou)
 }
 
-
 fn encoded(command: &WireCommand) -> Vec<u8> {
     match command {
         WireCommand::ReportIssue(request) => request.encode_to_vec(),
