@@ -715,15 +715,9 @@ async fn health_and_reflection_name_the_services() -> anyhow::Result<()> {
     use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
     use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
     let server = TestServer::start().await?;
-    let health = tonic_health::pb::health_client::HealthClient::new(server.channel.clone())
-        .check(tonic_health::pb::HealthCheckRequest {
-            service: "gridledger.v1.IssueService".to_owned(),
-        })
-        .await?
-        .into_inner();
     assert_eq!(
-        health.status,
-        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+        support::health_of(&server.channel, "gridledger.v1.IssueService").await?,
+        tonic_health::pb::health_check_response::ServingStatus::Serving
     );
     let request = tonic_reflection::pb::v1::ServerReflectionRequest {
         host: String::new(),
@@ -896,18 +890,11 @@ async fn a_stopped_projection_turns_stats_not_serving_and_queries_fail_at_once_n
 #[tokio::test]
 async fn the_server_library_refuses_a_non_loopback_address_without_authentication() -> anyhow::Result<()> {
     let directory = tempfile::tempdir()?;
-    let refused = gridledger_server::start(
-        gridledger_server::ServerConfig {
-            data_dir: directory.path().join("data"),
-            listen: "0.0.0.0:0".parse()?,
-            registry: gridledger_domain::Registry::builtin_runzhou(),
-            auth: None,
-            tls: None,
-            insecure_allow_non_loopback: false,
-        },
-        std::future::pending(),
-    )
-    .await;
+    let config = gridledger_server::ServerConfig {
+        listen: "0.0.0.0:0".parse()?,
+        ..support::loopback_config(directory.path().join("data"))?
+    };
+    let refused = gridledger_server::start(config, std::future::pending()).await;
     match refused {
         Err(gridledger_server::ServerError::NotLoopback { address }) => assert_eq!(address.to_string(), "0.0.0.0:0"),
         other => anyhow::bail!("expected NotLoopback, got {other:?}"),

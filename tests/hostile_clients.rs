@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use gridledger_api::proto;
 use gridledger_server::TransportLimits;
-use support::{TestServer, report_request, spawn_serve};
+use support::{TestServer, health_of, loopback_config, report_request, spawn_serve};
 use tokio::io::AsyncReadExt;
 use tonic::Code;
 use tonic::transport::Channel;
@@ -16,14 +16,7 @@ use tonic::transport::Channel;
 async fn server_with(limits: TransportLimits) -> anyhow::Result<(tempfile::TempDir, gridledger_server::RunningServer)> {
     let directory = tempfile::tempdir()?;
     let server = gridledger_server::start_with_limits(
-        gridledger_server::ServerConfig {
-            data_dir: directory.path().join("data"),
-            listen: "127.0.0.1:0".parse()?,
-            registry: gridledger_domain::Registry::builtin_runzhou(),
-            auth: None,
-            tls: None,
-            insecure_allow_non_loopback: false,
-        },
+        loopback_config(directory.path().join("data"))?,
         limits,
         std::future::pending(),
     )
@@ -126,15 +119,9 @@ async fn idle_sockets_cannot_starve_the_log_of_descriptors() -> anyhow::Result<(
             Err(status) => assert_eq!(status.code(), Code::Unavailable, "{status:?}"),
         }
     }
-    let health = tonic_health::pb::health_client::HealthClient::new(channel.clone())
-        .check(tonic_health::pb::HealthCheckRequest {
-            service: "gridledger.v1.IssueService".to_owned(),
-        })
-        .await?
-        .into_inner();
     assert_eq!(
-        health.status,
-        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+        health_of(&channel, "gridledger.v1.IssueService").await?,
+        tonic_health::pb::health_check_response::ServingStatus::Serving
     );
     drop(idle);
     report(&channel, "after the flood").await?;

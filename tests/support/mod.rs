@@ -28,18 +28,7 @@ impl TestServer {
 
     /// A server on `data_dir` (which may hold a log already); `directory` lives as long as it.
     pub async fn start_in(directory: tempfile::TempDir, data_dir: std::path::PathBuf) -> anyhow::Result<TestServer> {
-        let server = gridledger_server::start(
-            ServerConfig {
-                data_dir,
-                listen: "127.0.0.1:0".parse()?,
-                registry: Registry::builtin_runzhou(),
-                auth: None,
-                tls: None,
-                insecure_allow_non_loopback: false,
-            },
-            std::future::pending(),
-        )
-        .await?;
+        let server = gridledger_server::start(loopback_config(data_dir)?, std::future::pending()).await?;
         let channel = Channel::from_shared(format!("http://{}", server.local_addr))?
             .connect()
             .await?;
@@ -174,4 +163,31 @@ pub fn spawn_serve(
     };
     std::thread::spawn(move || for _ in lines {});
     Ok((child, address))
+}
+
+/// A server configuration without access control: `data_dir`, the built-in registry, a
+/// free loopback port.
+pub fn loopback_config(data_dir: std::path::PathBuf) -> anyhow::Result<ServerConfig> {
+    Ok(ServerConfig {
+        data_dir,
+        listen: "127.0.0.1:0".parse()?,
+        registry: Registry::builtin_runzhou(),
+        auth: None,
+        tls: None,
+        insecure_allow_non_loopback: false,
+    })
+}
+
+/// What `grpc.health.v1` says of `service` over `channel`.
+pub async fn health_of(
+    channel: &Channel,
+    service: &str,
+) -> anyhow::Result<tonic_health::pb::health_check_response::ServingStatus> {
+    let answer = tonic_health::pb::health_client::HealthClient::new(channel.clone())
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: service.to_owned(),
+        })
+        .await?
+        .into_inner();
+    Ok(answer.status())
 }
