@@ -1,0 +1,72 @@
+//! The one error type of the bus, with kinds callers can branch on.
+
+use std::path::PathBuf;
+
+use gridledger_eventlog::{EventLogError, Position};
+
+type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Everything that can go wrong between gridledger and NATS.
+///
+/// Callers branch on the variant: [`BusError::Connect`] and [`BusError::Nats`] are transient
+/// (retry with backoff); [`BusError::StreamConfigMismatch`] is the operator's to fix (a
+/// stream by that name exists with other settings); [`BusError::Conflict`] means another
+/// publisher wrote to the stream; [`BusError::Tampered`] means a message in the stream does
+/// not continue the log (never applied, names the position); [`BusError::Log`] comes from
+/// the local log.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("cannot connect to NATS at {url}")]
+    Connect { url: String, source: Source },
+
+    #[error("cannot read NATS credentials file {}", path.display())]
+    Credentials { path: PathBuf, source: Source },
+
+    /// A JetStream request failed (timeout, no responders, server error).
+    #[error("NATS JetStream: {context}")]
+    Nats { context: String, source: Source },
+
+    /// The stream exists with settings gridledger does not use; nothing was changed.
+    #[error("stream {stream} exists with other settings: {differences}; gridledger will not change it")]
+    StreamConfigMismatch { stream: String, differences: String },
+
+    /// The stream does not exist.
+    #[error("stream {stream} does not exist")]
+    StreamNotFound { stream: String },
+
+    /// The stream holds messages the outbox did not publish: its sequence no longer equals
+    /// the log's positions.
+    #[error("stream {stream} is not this log's: {reason}")]
+    Conflict { stream: String, reason: String },
+
+    /// A message does not continue the log: a gap, a duplicate, a bad chain hash or a
+    /// record that does not decode. Nothing from it was applied.
+    #[error("stream {stream} at position {position}: {reason}")]
+    Tampered {
+        stream: String,
+        position: Position,
+        reason: String,
+    },
+
+    /// The registry in the bucket is missing or invalid.
+    #[error("registry of {stream}: {reason}")]
+    Registry { stream: String, reason: String },
+
+    #[error("event log")]
+    Log(#[from] EventLogError),
+}
+
+impl BusError {
+    pub(crate) fn nats(context: impl Into<String>, source: impl Into<Source>) -> BusError {
+        BusError::Nats {
+            context: context.into(),
+            source: source.into(),
+        }
+    }
+
+    /// Whether retrying later may succeed (NATS down or slow), as opposed to a refusal that
+    /// needs someone to act.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, BusError::Connect { .. } | BusError::Nats { .. })
+    }
+}

@@ -1,0 +1,31 @@
+//! NATS JetStream for gridledger: the outbox that publishes a district's log exactly once,
+//! the verified feed that replicates it into another node's log, and restore.
+//!
+//! The sled log of a district node is the system of record. This crate carries it off the
+//! machine (docs/operations.md):
+//!
+//! - **Naming** ([`stream_name`], [`event_subject`]): district `runzhou` publishes on stream
+//!   `GRIDLEDGER_RUNZHOU`, subjects `gridledger.ev.<grid code>.<event_type_snake>`.
+//! - **Outbox** (`outbox`): every committed event, in position order, pipelined, with
+//!   `Nats-Msg-Id` = event id and `Nats-Expected-Last-Sequence` = position - 1, so stream
+//!   sequence N is log position N and a late duplicate is refused by the stream.
+//! - **Registry** (`registry`): the district's registry travels in a key-value bucket.
+//! - **Feed** (`feed`): consumes a district's stream and imports it verbatim into a replica
+//!   log, checking position continuity and both hash chains on arrival.
+//! - **Restore** (`restore`): rebuilds a district node's log from its stream.
+//!
+//! Only this crate knows NATS (docs/ARCHITECTURE.md): its API speaks in gridledger's own
+//! types and [`BusError`], never in async-nats types.
+
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+
+mod connection;
+mod error;
+mod naming;
+
+pub use connection::{NatsConfig, NatsConnection};
+pub use error::BusError;
+pub use naming::{
+    HEADER_CHAIN_HASH, HEADER_POSITION, HEADER_PREV_HASH, REGISTRY_BUCKET, event_subject, event_type_snake,
+    stream_name, stream_subjects,
+};

@@ -1,0 +1,74 @@
+//! Names on the bus: streams, subjects, headers and the registry bucket, in one place.
+
+use gridledger_domain::{DistrictCode, GridCode};
+
+/// Header with the event's log position (decimal).
+pub const HEADER_POSITION: &str = "Gridledger-Position";
+/// Header with the event's chain hash, `SHA-256(prev_hash || record)`, lowercase hex.
+pub const HEADER_CHAIN_HASH: &str = "Gridledger-Chain-Hash";
+/// Header with the previous event's chain hash (64 zeros for position 1), lowercase hex.
+pub const HEADER_PREV_HASH: &str = "Gridledger-Prev-Hash";
+/// The key-value bucket holding each district's registry, keyed by stream name.
+pub const REGISTRY_BUCKET: &str = "GRIDLEDGER_REGISTRY";
+
+/// The stream of a district: `GRIDLEDGER_` + the district code in upper case
+/// (`runzhou` -> `GRIDLEDGER_RUNZHOU`).
+pub fn stream_name(district: &DistrictCode) -> String {
+    format!("GRIDLEDGER_{}", district.as_str().to_ascii_uppercase())
+}
+
+/// The subjects a district's stream captures: `gridledger.ev.<district>.>`.
+pub fn stream_subjects(district: &DistrictCode) -> String {
+    format!("gridledger.ev.{}.>", district.as_str())
+}
+
+/// The subject of one event: `gridledger.ev.<grid code>.<event_type_snake>`, e.g.
+/// `gridledger.ev.runzhou.s3.c07.g02.issue_reported`.
+pub fn event_subject(grid: &GridCode, event_type: &str) -> String {
+    format!("gridledger.ev.{}.{}", grid.as_str(), event_type_snake(event_type))
+}
+
+/// `IssueReported` -> `issue_reported`.
+pub fn event_type_snake(event_type: &str) -> String {
+    let mut snake = String::with_capacity(event_type.len() + 4);
+    for (index, character) in event_type.chars().enumerate() {
+        if character.is_ascii_uppercase() {
+            if index > 0 {
+                snake.push('_');
+            }
+            snake.push(character.to_ascii_lowercase());
+        } else {
+            snake.push(character);
+        }
+    }
+    snake
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(event_type: &str, expected: &str) {
+        assert_eq!(event_type_snake(event_type), expected, "{event_type}");
+    }
+
+    #[test]
+    fn event_types_become_snake_case() {
+        check("IssueReported", "issue_reported");
+        check("DeliberationConcluded", "deliberation_concluded");
+        check("X", "x");
+    }
+
+    #[test]
+    fn streams_and_subjects_follow_the_district() -> Result<(), Box<dyn std::error::Error>> {
+        let district = DistrictCode::parse("runzhou")?;
+        assert_eq!(stream_name(&district), "GRIDLEDGER_RUNZHOU");
+        assert_eq!(stream_subjects(&district), "gridledger.ev.runzhou.>");
+        let grid = GridCode::parse("runzhou.s3.c07.g02")?;
+        assert_eq!(
+            event_subject(&grid, "IssueReported"),
+            "gridledger.ev.runzhou.s3.c07.g02.issue_reported"
+        );
+        Ok(())
+    }
+}
