@@ -9,8 +9,10 @@ use crate::types::{ExpectedRevision, Position, Revision};
 /// mistake and wrote nothing; [`EventLogError::Unavailable`] wrote nothing and may be retried
 /// once the log is healthy again; [`EventLogError::OutcomeUnknown`] may or may not have
 /// written and is settled by a retry with the same request id; [`EventLogError::Storage`] and
-/// [`EventLogError::Corrupt`] are the operator's problem. docs/durability.md, "When storage
-/// fails", says exactly what each storage failure looks like to a caller.
+/// [`EventLogError::Corrupt`] are the operator's problem; [`EventLogError::ImportRefused`]
+/// means another node's events do not continue this log, and nothing was written.
+/// docs/durability.md, "When storage fails", says exactly what each storage failure looks
+/// like to a caller.
 #[derive(Debug, thiserror::Error)]
 pub enum EventLogError {
     /// The stream is not at the expected revision; nothing was written.
@@ -36,6 +38,13 @@ pub enum EventLogError {
     #[error("invalid {field}: {reason}")]
     InvalidInput { field: &'static str, reason: String },
 
+    /// An import ([`EventLog::import`](crate::EventLog::import)) was refused: the event the log
+    /// expected at `position` does not continue the log (it does not decode, is not at that
+    /// position, breaks the global or its stream's chain, ...) or differs from the event
+    /// already stored there. Nothing of the import was written.
+    #[error("import refused at position {position}: {reason}")]
+    ImportRefused { position: Position, reason: String },
+
     /// A stored record does not decode or does not fit the log's invariants.
     #[error("log corrupt at position {position}: {reason}")]
     Corrupt { position: Position, reason: String },
@@ -55,7 +64,9 @@ pub enum EventLogError {
     /// [`EventLog::health`](crate::EventLog::health)) it is durable from then on; after a
     /// failure for good, a reopened log has it or not. Either way a retry with the same
     /// request id (and the same stream) settles it: it returns the original outcome with
-    /// `duplicate = true` if the append was written, and writes it once if it was not.
+    /// `duplicate = true` if the append was written, and writes it once if it was not. For an
+    /// import, resending the same events settles it the same way: events already stored are
+    /// skipped.
     #[error(
         "the outcome of the append is unknown ({reason}): it may or may not have been written; \
          a retry with the same request id returns the original if it was written, and writes it once if not"

@@ -92,7 +92,7 @@ fn wait_for_health(log: &EventLog, done: fn(&LogHealth) -> bool) -> LogHealth {
     }
 }
 
-fn wait_healthy(log: &EventLog) {
+pub(crate) fn wait_healthy(log: &EventLog) {
     wait_for_health(log, LogHealth::is_healthy);
 }
 

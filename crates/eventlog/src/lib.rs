@@ -13,6 +13,12 @@
 //!   readable before it is durable. See `docs/durability.md`.
 //! - **Reads** of a stream or of everything; [`Subscription`]s that catch up then follow.
 //! - **Verify** recomputes both chains and names the first bad position.
+//! - **Import** ([`EventLog::import`]) stores events recorded by another node (a replica, a
+//!   restore) verbatim: same record bytes, positions, hashes and request ids, after checking
+//!   that each continues the log (position, global and stream chains, revision,
+//!   `recorded_at`, ids); the first that does not refuses the whole import with
+//!   [`EventLogError::ImportRefused`] and nothing is written. A resent prefix identical to
+//!   what is stored is skipped. Written, indexed and made durable exactly as appends are.
 //! - **Storage faults** do not stop the writer. An append whose durable flush failed gets
 //!   [`EventLogError::OutcomeUnknown`] (retrying it with the same request id returns the
 //!   original if it was written, or writes it once); while the log is failing
@@ -31,6 +37,9 @@ mod error;
 #[cfg(test)]
 mod fault_tests;
 mod health;
+mod import;
+#[cfg(test)]
+mod import_tests;
 mod layout;
 mod log;
 mod projection_store;
@@ -46,6 +55,7 @@ mod writer;
 
 pub use error::EventLogError;
 pub use health::LogHealth;
+pub use import::{ImportedEvent, MAX_EVENTS_PER_IMPORT};
 pub use log::EventLog;
 pub use projection_store::ProjectionStore;
 pub use record::{EventRecord, chain_hash};

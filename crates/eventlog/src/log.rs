@@ -7,6 +7,7 @@ use tokio::sync::{oneshot, watch};
 
 use crate::error::EventLogError;
 use crate::health::{HealthCell, LogHealth};
+use crate::import::{self, ImportJob, ImportedEvent};
 use crate::projection_store::{PROJECTION_TREE_NAME, ProjectionStore};
 use crate::record::chain_hash;
 use crate::store::{self, DurableFlusher, EventLogConfig, LogTree};
@@ -15,7 +16,7 @@ use crate::types::{
     AppendOutcome, AppendRequest, LogHead, Position, RecordedEvent, RequestId, Revision, StreamId, ZERO_HASH,
 };
 use crate::verify::{self, VerifyReport};
-use crate::writer::{Acknowledger, AppendJob, Writer, WriterCounters, WriterStats};
+use crate::writer::{Acknowledger, AppendJob, Job, Writer, WriterCounters, WriterStats};
 
 /// A handle to an open event log. Cheap to clone; all clones share one writer thread.
 ///
@@ -32,7 +33,7 @@ pub struct EventLog {
 struct Shared {
     db: sled::Db,
     log: LogTree,
-    jobs: RwLock<Option<mpsc::Sender<AppendJob>>>,
+    jobs: RwLock<Option<mpsc::Sender<Job>>>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
     committed_head: watch::Receiver<LogHead>,
     refusal_on_open: Option<String>,
@@ -124,28 +125,79 @@ impl EventLog {
         outcome.blocking_recv().map_err(|_| writer_stopped())?
     }
 
+    /// Appends `events`, recorded by another node, verbatim, after verifying that they
+    /// continue this log; returns the new head (the log's head when nothing was new). All or
+    /// nothing; for replicas and restores, which store another node's log byte for byte.
+    ///
+    /// Each event, in order, must decode as an [`EventRecord`](crate::EventRecord) of at
+    /// most the size an append can write, with ids valid as an append's ([`StreamId`],
+    /// [`RequestId`], event type, actor id, a 16-byte event id, a payload of at most
+    /// [`MAX_PAYLOAD_BYTES`](crate::MAX_PAYLOAD_BYTES)); be at the position after the
+    /// previous one (the log's head for the first); carry the hash
+    /// `chain_hash(previous hash, record_bytes)`; be its stream's next revision with
+    /// `stream_prev_hash` the hash of the stream's previous event (zeros at revision 0);
+    /// have a `recorded_at` not before the previous position's; and use a request id not
+    /// seen before, unless it continues the previous position's (same request id, same
+    /// stream: one append, split across imports). Later events are checked against the log
+    /// including the earlier events of the same import.
+    ///
+    /// Events at positions the log already holds are accepted and skipped when they are
+    /// byte for byte what is stored there, hash included: a resent import (say after
+    /// [`EventLogError::OutcomeUnknown`], or a crash before its answer was seen) succeeds.
+    ///
+    /// The first event that fails refuses the whole import with
+    /// [`EventLogError::ImportRefused`], naming the position the log expected that event at;
+    /// nothing is written. What is written is exactly what an append of the same events
+    /// writes (so [`EventLog::find_request`] finds imported appends, and appends on this log
+    /// are idempotent against their request ids), in one atomic batch, durable before the
+    /// head moves and subscribers see it. Imports and appends are serialized by the writer;
+    /// storage faults are answered as for appends (`OutcomeUnknown`, `Unavailable`).
+    /// At most [`MAX_EVENTS_PER_IMPORT`](crate::MAX_EVENTS_PER_IMPORT) events per call.
+    pub async fn import(&self, events: Vec<ImportedEvent>) -> Result<LogHead, EventLogError> {
+        let head = self.enqueue_import(events)?;
+        head.await.map_err(|_| writer_stopped())?
+    }
+
+    /// [`EventLog::import`] for threads outside an async runtime (it panics inside one, as
+    /// any blocking wait would stall the runtime).
+    pub fn import_blocking(&self, events: Vec<ImportedEvent>) -> Result<LogHead, EventLogError> {
+        let head = self.enqueue_import(events)?;
+        head.blocking_recv().map_err(|_| writer_stopped())?
+    }
+
     fn enqueue(
         &self,
         request: AppendRequest,
     ) -> Result<oneshot::Receiver<Result<AppendOutcome, EventLogError>>, EventLogError> {
         request.validate()?;
         let (reply, outcome) = oneshot::channel();
-        {
-            let jobs = self.shared.jobs.read().map_err(|_| EventLogError::Closed {
-                reason: "a thread panicked while holding the append queue".to_owned(),
-            })?;
-            let sender = jobs.as_ref().ok_or_else(|| EventLogError::Closed {
-                reason: "the log was closed".to_owned(),
-            })?;
-            // Refused at once while failing; the planner checks again before planning.
-            if let Some(reason) = self.shared.health.refusal() {
-                return Err(EventLogError::Unavailable { reason });
-            }
-            sender
-                .send(AppendJob { request, reply })
-                .map_err(|_| writer_stopped())?;
-        }
+        self.send_job(Job::Append(AppendJob { request, reply }))?;
         Ok(outcome)
+    }
+
+    fn enqueue_import(
+        &self,
+        events: Vec<ImportedEvent>,
+    ) -> Result<oneshot::Receiver<Result<LogHead, EventLogError>>, EventLogError> {
+        import::validate(&events)?;
+        let (reply, head) = oneshot::channel();
+        self.send_job(Job::Import(ImportJob { events, reply }))?;
+        Ok(head)
+    }
+
+    /// Queues a job to the writer, unless the log is closed or failing.
+    fn send_job(&self, job: Job) -> Result<(), EventLogError> {
+        let jobs = self.shared.jobs.read().map_err(|_| EventLogError::Closed {
+            reason: "a thread panicked while holding the append queue".to_owned(),
+        })?;
+        let sender = jobs.as_ref().ok_or_else(|| EventLogError::Closed {
+            reason: "the log was closed".to_owned(),
+        })?;
+        // Refused at once while failing; the planner checks again before planning.
+        if let Some(reason) = self.shared.health.refusal() {
+            return Err(EventLogError::Unavailable { reason });
+        }
+        sender.send(job).map_err(|_| writer_stopped())
     }
 
     /// The outcome of the durable append that used `request_id`, if there is one.

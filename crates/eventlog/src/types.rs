@@ -46,6 +46,44 @@ fn check_printable_ascii_id(field: &'static str, value: &str) -> Result<(), Even
     Ok(())
 }
 
+/// An actor id: at most 128 bytes, may be empty.
+pub(crate) fn check_actor_id(actor_id: &str) -> Result<(), EventLogError> {
+    if actor_id.len() > MAX_ID_BYTES {
+        return Err(EventLogError::invalid(
+            "actor_id",
+            format!("{} bytes, at most {MAX_ID_BYTES} allowed", actor_id.len()),
+        ));
+    }
+    Ok(())
+}
+
+/// An event type name: 1..=64 bytes of `[A-Za-z0-9_.-]`.
+pub(crate) fn check_event_type(event_type: &str) -> Result<(), EventLogError> {
+    let type_is_valid = !event_type.is_empty()
+        && event_type.len() <= MAX_EVENT_TYPE_BYTES
+        && event_type
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if !type_is_valid {
+        return Err(EventLogError::invalid(
+            "event_type",
+            format!("{event_type:?} must be 1..={MAX_EVENT_TYPE_BYTES} bytes of [A-Za-z0-9_.-]"),
+        ));
+    }
+    Ok(())
+}
+
+/// A payload of `len` bytes: at most [`MAX_PAYLOAD_BYTES`].
+pub(crate) fn check_payload_size(len: usize) -> Result<(), EventLogError> {
+    if len > MAX_PAYLOAD_BYTES {
+        return Err(EventLogError::invalid(
+            "event",
+            format!("payload of {len} bytes, at most {MAX_PAYLOAD_BYTES} allowed"),
+        ));
+    }
+    Ok(())
+}
+
 /// The id of a stream: 1..=128 bytes of printable ASCII without spaces.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct StreamId(String);
@@ -191,37 +229,10 @@ impl AppendRequest {
                 ),
             ));
         }
-        if self.actor_id.len() > MAX_ID_BYTES {
-            return Err(EventLogError::invalid(
-                "actor_id",
-                format!("{} bytes, at most {MAX_ID_BYTES} allowed", self.actor_id.len()),
-            ));
-        }
+        check_actor_id(&self.actor_id)?;
         for event in &self.events {
-            let type_is_valid = !event.event_type.is_empty()
-                && event.event_type.len() <= MAX_EVENT_TYPE_BYTES
-                && event
-                    .event_type
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-            if !type_is_valid {
-                return Err(EventLogError::invalid(
-                    "event_type",
-                    format!(
-                        "{:?} must be 1..={MAX_EVENT_TYPE_BYTES} bytes of [A-Za-z0-9_.-]",
-                        event.event_type
-                    ),
-                ));
-            }
-            if event.payload.len() > MAX_PAYLOAD_BYTES {
-                return Err(EventLogError::invalid(
-                    "event",
-                    format!(
-                        "payload of {} bytes, at most {MAX_PAYLOAD_BYTES} allowed",
-                        event.payload.len()
-                    ),
-                ));
-            }
+            check_event_type(&event.event_type)?;
+            check_payload_size(event.payload.len())?;
         }
         Ok(())
     }

@@ -20,6 +20,11 @@
 //!    reopened, and nothing is flushed or published any more.
 //!
 //! The failure and the recovery are logged once each, not once per retry.
+//!
+//! An import ([`crate::EventLog::import`], planned in `import.rs`) is a job like an append:
+//! it is planned in a group of its own, between the groups of appends queued before and
+//! after it, applied as one batch, flushed (its flush may be shared with the groups next to
+//! it) and answered the same way.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,12 +36,21 @@ use tokio::sync::{oneshot, watch};
 
 use crate::error::EventLogError;
 use crate::health::{HealthCell, LogHealth, Transition};
+use crate::import::ImportJob;
 use crate::layout;
 use crate::record::{EventRecord, chain_hash};
 use crate::store::{DurableFlusher, FlushFailure, LogTree};
 use crate::types::{AppendOutcome, AppendRequest, ChainHash, LogHead, Position, Revision, StreamId, ZERO_HASH};
 
 pub(crate) type AppendReply = oneshot::Sender<Result<AppendOutcome, EventLogError>>;
+pub(crate) type ImportReply = oneshot::Sender<Result<LogHead, EventLogError>>;
+
+/// One job for the writer, in the order it was queued.
+#[derive(Debug)]
+pub(crate) enum Job {
+    Append(AppendJob),
+    Import(ImportJob),
+}
 
 /// One append waiting for the writer.
 #[derive(Debug)]
@@ -79,13 +93,65 @@ pub(crate) struct Acknowledger {
     pub(crate) health: Arc<HealthCell>,
 }
 
+/// The answer to one job, sent once the flush covering its group is done.
+pub(crate) enum Answer {
+    Append(AppendReply, Result<AppendOutcome, EventLogError>),
+    Import(ImportReply, Result<LogHead, EventLogError>),
+}
+
+impl Answer {
+    fn send(self) {
+        match self {
+            Answer::Append(reply, result) => {
+                let _ = reply.send(result);
+            }
+            Answer::Import(reply, result) => {
+                let _ = reply.send(result);
+            }
+        }
+    }
+
+    /// Answers `error` instead, whatever the job's result was.
+    fn send_error(self, error: EventLogError) {
+        match self {
+            Answer::Append(reply, _) => {
+                let _ = reply.send(Err(error));
+            }
+            Answer::Import(reply, _) => {
+                let _ = reply.send(Err(error));
+            }
+        }
+    }
+
+    /// Answers after a failed flush: a success that rests on events not yet durable (up to
+    /// position `durable`) becomes [`EventLogError::OutcomeUnknown`]; refusals stand.
+    fn send_unless_unflushed(self, durable: Position, reason: &str) {
+        match self {
+            Answer::Append(reply, result) => {
+                let _ = reply.send(match result {
+                    Ok(outcome) if outcome.last_position <= durable => Ok(outcome),
+                    Ok(_) => Err(outcome_unknown(reason)),
+                    Err(error) => Err(error),
+                });
+            }
+            Answer::Import(reply, result) => {
+                let _ = reply.send(match result {
+                    Ok(head) if head.position <= durable => Ok(head),
+                    Ok(_) => Err(outcome_unknown(reason)),
+                    Err(error) => Err(error),
+                });
+            }
+        }
+    }
+}
+
 /// A group applied to sled, waiting for the flush that makes it durable.
-struct AppliedGroup {
-    replies: Vec<(AppendReply, Result<AppendOutcome, EventLogError>)>,
+pub(crate) struct AppliedGroup {
+    pub(crate) answers: Vec<Answer>,
     /// The head after this group, when it wrote events.
-    head_after: Option<LogHead>,
-    appends_written: u64,
-    events_written: u64,
+    pub(crate) head_after: Option<LogHead>,
+    pub(crate) appends_written: u64,
+    pub(crate) events_written: u64,
 }
 
 /// Groups the planner may run ahead of the flush.
@@ -124,6 +190,7 @@ pub struct WriterStats {
     pub failed_flushes: u64,
     /// Appends that wrote events (retries of a seen request id and refusals not counted).
     pub appends_written: u64,
+    /// Events written, by appends and by imports ([`crate::EventLog::import`]).
     pub events_written: u64,
 }
 
@@ -133,6 +200,23 @@ enum Planned {
     /// Same request id as an earlier, successful job of this group.
     DuplicateOfEarlierJob(usize),
     Failed(EventLogError),
+}
+
+/// Why the writer refuses jobs before planning them.
+pub(crate) enum Refusal {
+    /// The log opened read-only because its tail did not check out.
+    Closed(String),
+    /// The log is failing: nothing reaches sled until it is healthy again.
+    Unavailable(String),
+}
+
+impl Refusal {
+    pub(crate) fn error(&self) -> EventLogError {
+        match self {
+            Refusal::Closed(reason) => closed(reason),
+            Refusal::Unavailable(reason) => unavailable(reason),
+        }
+    }
 }
 
 /// The stream heads as they will be after the batch being built.
@@ -160,7 +244,7 @@ fn unavailable(reason: &str) -> EventLogError {
     }
 }
 
-fn outcome_unknown(reason: &str) -> EventLogError {
+pub(crate) fn outcome_unknown(reason: &str) -> EventLogError {
     EventLogError::OutcomeUnknown {
         reason: reason.to_owned(),
     }
@@ -169,7 +253,7 @@ fn outcome_unknown(reason: &str) -> EventLogError {
 impl Writer {
     /// Plans groups until every sender of `jobs` is gone, then waits for the acknowledger to
     /// flush and acknowledge the last of them.
-    pub(crate) fn run(mut self, jobs: mpsc::Receiver<AppendJob>, acknowledger: Acknowledger) {
+    pub(crate) fn run(mut self, jobs: mpsc::Receiver<Job>, acknowledger: Acknowledger) {
         let (applied_sender, applied_receiver) = mpsc::sync_channel(APPLIED_GROUPS_IN_FLIGHT);
         let acknowledger_thread = std::thread::Builder::new()
             .name("eventlog-flush".to_owned())
@@ -179,24 +263,51 @@ impl Writer {
             Err(error) => {
                 tracing::error!(%error, "cannot start the event log's flush thread");
                 while let Ok(job) = jobs.recv() {
-                    let _ = job.reply.send(Err(closed("the flush thread could not start")));
+                    let error = closed("the flush thread could not start");
+                    match job {
+                        Job::Append(job) => {
+                            let _ = job.reply.send(Err(error));
+                        }
+                        Job::Import(job) => {
+                            let _ = job.reply.send(Err(error));
+                        }
+                    }
                 }
                 return;
             }
         };
-        while let Ok(first_job) = jobs.recv() {
-            let mut group = vec![first_job];
-            while group.len() < self.max_appends_per_commit {
-                match jobs.try_recv() {
-                    Ok(job) => group.push(job),
+        // An import queued behind appends taken into a group: it is planned next, alone.
+        let mut next_import: Option<ImportJob> = None;
+        loop {
+            let first_job = match next_import.take() {
+                Some(import) => Job::Import(import),
+                None => match jobs.recv() {
+                    Ok(job) => job,
                     Err(_) => break,
+                },
+            };
+            let applied = match first_job {
+                Job::Import(import) => self.apply_import(import),
+                Job::Append(first_append) => {
+                    let mut group = vec![first_append];
+                    while group.len() < self.max_appends_per_commit {
+                        match jobs.try_recv() {
+                            Ok(Job::Append(job)) => group.push(job),
+                            Ok(Job::Import(import)) => {
+                                next_import = Some(import);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    self.apply_group(group)
                 }
-            }
-            if let Some(applied) = self.apply_group(group)
+            };
+            if let Some(applied) = applied
                 && let Err(mpsc::SendError(applied)) = applied_sender.send(applied)
             {
-                for (reply, _) in applied.replies {
-                    let _ = reply.send(Err(closed("the flush thread stopped")));
+                for answer in applied.answers {
+                    answer.send_error(closed("the flush thread stopped"));
                 }
             }
         }
@@ -208,16 +319,9 @@ impl Writer {
 
     /// Plans one group and applies it to sled; `None` when every job was answered already.
     fn apply_group(&mut self, group: Vec<AppendJob>) -> Option<AppliedGroup> {
-        if let Some(reason) = &self.refusal {
+        if let Some(refusal) = self.refusal_before_planning() {
             for job in group {
-                let _ = job.reply.send(Err(closed(reason)));
-            }
-            return None;
-        }
-        // Refused before planning: nothing of these appends reaches sled while failing.
-        if let Some(reason) = self.health.refusal() {
-            for job in group {
-                let _ = job.reply.send(Err(unavailable(&reason)));
+                let _ = job.reply.send(Err(refusal.error()));
             }
             return None;
         }
@@ -254,16 +358,7 @@ impl Writer {
                 position: self.next_position - 1,
                 hash: self.prev_hash,
             };
-            batch.insert(layout::HEAD_KEY, &layout::head_value(head.position, &head.hash)[..]);
-            if let Err(error) = self.log.tree.apply_batch(batch) {
-                // sled may hold part of the batch in memory now: nothing more may be
-                // planned on top of it, so the log fails for good until it is reopened.
-                let reason = format!(
-                    "applying an append batch to sled failed ({error}); the log must be reopened (restart the process)"
-                );
-                if self.health.fail(&reason, false) != Transition::None {
-                    tracing::error!(%error, "event log batch failed; refusing appends until the log is reopened");
-                }
+            if let Err(reason) = self.apply_batch(batch, head) {
                 self.next_position = first_position_of_group;
                 self.prev_hash = prev_hash_of_group;
                 for (job, plan) in group.into_iter().zip(planned) {
@@ -297,10 +392,37 @@ impl Writer {
             resolved.push(result);
         }
         Some(AppliedGroup {
-            replies: group.into_iter().map(|job| job.reply).zip(resolved).collect(),
+            answers: group
+                .into_iter()
+                .zip(resolved)
+                .map(|(job, result)| Answer::Append(job.reply, result))
+                .collect(),
             head_after,
             appends_written: written_request_ids.len() as u64,
             events_written,
+        })
+    }
+
+    /// Why a job must be refused before it is planned, if it must.
+    pub(crate) fn refusal_before_planning(&self) -> Option<Refusal> {
+        if let Some(reason) = &self.refusal {
+            return Some(Refusal::Closed(reason.clone()));
+        }
+        self.health.refusal().map(Refusal::Unavailable)
+    }
+
+    /// Applies a planned batch, with the chain head entry `head`, to sled. When that fails,
+    /// sled may hold part of the batch in memory: nothing more may be planned on top of it,
+    /// so the log fails for good until it is reopened; the reason is returned.
+    pub(crate) fn apply_batch(&self, mut batch: sled::Batch, head: LogHead) -> Result<(), String> {
+        batch.insert(layout::HEAD_KEY, &layout::head_value(head.position, &head.hash)[..]);
+        self.log.tree.apply_batch(batch).map_err(|error| {
+            let reason =
+                format!("applying a batch to sled failed ({error}); the log must be reopened (restart the process)");
+            if self.health.fail(&reason, false) != Transition::None {
+                tracing::error!(%error, "event log batch failed; refusing appends until the log is reopened");
+            }
+            reason
         })
     }
 
@@ -452,8 +574,8 @@ impl Acknowledger {
                 .appends
                 .fetch_add(group.appends_written, Ordering::Relaxed);
             self.counters.events.fetch_add(group.events_written, Ordering::Relaxed);
-            for (reply, result) in group.replies {
-                let _ = reply.send(result);
+            for answer in group.answers {
+                answer.send();
             }
         }
     }
@@ -577,13 +699,8 @@ impl Acknowledger {
         }
         unflushed.appends += group.appends_written;
         unflushed.events += group.events_written;
-        for (reply, result) in group.replies {
-            let answer = match result {
-                Ok(outcome) if outcome.last_position <= durable => Ok(outcome),
-                Ok(_) => Err(outcome_unknown(reason)),
-                Err(error) => Err(error),
-            };
-            let _ = reply.send(answer);
+        for answer in group.answers {
+            answer.send_unless_unflushed(durable, reason);
         }
     }
 }
