@@ -7,6 +7,7 @@ mod builtin;
 mod display_name;
 mod document;
 mod error;
+mod merge;
 
 use std::collections::BTreeMap;
 
