@@ -52,13 +52,22 @@ impl NatsConnection {
                     source: Box::new(source),
                 })?;
         }
-        let client = options
-            .connect(config.url.as_str())
-            .await
-            .map_err(|source| BusError::Connect {
+        let servers: Vec<&str> = config
+            .url
+            .split(',')
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+            .collect();
+        if servers.is_empty() {
+            return Err(BusError::Connect {
                 url: config.url.clone(),
-                source: Box::new(source),
-            })?;
+                source: "no NATS server URL given".into(),
+            });
+        }
+        let client = options.connect(servers).await.map_err(|source| BusError::Connect {
+            url: config.url.clone(),
+            source: Box::new(source),
+        })?;
         let mut jetstream = async_nats::jetstream::new(client.clone());
         jetstream.set_timeout(JETSTREAM_REQUEST_TIMEOUT);
         Ok(NatsConnection { client, jetstream })

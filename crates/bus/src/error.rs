@@ -52,6 +52,10 @@ pub enum BusError {
     #[error("registry of {stream}: {reason}")]
     Registry { stream: String, reason: String },
 
+    /// Restore needs an empty log; this one holds events. Nothing was read or written.
+    #[error("restore needs an empty log, but this one holds events up to position {head_position}")]
+    LogNotEmpty { head_position: Position },
+
     #[error("event log")]
     Log(#[from] EventLogError),
 }

@@ -21,11 +21,21 @@
 
 mod connection;
 mod error;
+mod feed;
 mod naming;
+mod outbox;
+mod registry;
+mod restore;
+mod stream;
 
 pub use connection::{NatsConfig, NatsConnection};
 pub use error::BusError;
+pub use feed::{Feed, FeedConfig, FeedState, FeedStatus, start_feed};
 pub use naming::{
     HEADER_CHAIN_HASH, HEADER_POSITION, HEADER_PREV_HASH, REGISTRY_BUCKET, event_subject, event_type_snake,
     stream_name, stream_subjects,
 };
+pub use outbox::{DEFAULT_MAX_IN_FLIGHT, Outbox, OutboxConfig, OutboxState, OutboxStatus, start_outbox};
+pub use registry::{fetch_registry, publish_registry};
+pub use restore::{RestoreProgress, RestoreReport, restore};
+pub use stream::{DEFAULT_DUPLICATE_WINDOW, StreamSettings, StreamState, ensure_district_stream, stream_state};
