@@ -27,9 +27,11 @@ use crate::ack::Acknowledgement;
 use crate::commands::{CommandMeta, IssueReport, WireCommand};
 use crate::issue::IssueView;
 use crate::metadata::ACTOR_METADATA_KEY;
+use crate::node::{NodeStatusView, node_status_from_proto};
 use crate::proto;
 use crate::proto::audit_service_client::AuditServiceClient;
 use crate::proto::issue_service_client::IssueServiceClient;
+use crate::proto::node_service_client::NodeServiceClient;
 use crate::proto::stats_service_client::StatsServiceClient;
 use crate::recorded::{ReplayStep, recorded_from_proto, replay_step_from_proto, verify_report_from_proto};
 use crate::stats::{
@@ -310,6 +312,7 @@ pub struct Client {
     issues: IssueServiceClient<Transport>,
     stats: StatsServiceClient<Transport>,
     audit: AuditServiceClient<Transport>,
+    node: NodeServiceClient<Transport>,
     retry: RetryPolicy,
     retries: Arc<AtomicU64>,
 }
@@ -369,7 +372,8 @@ impl Client {
         Ok(Client {
             issues: IssueServiceClient::with_interceptor(channel.clone(), header.clone()),
             stats: StatsServiceClient::with_interceptor(channel.clone(), header.clone()),
-            audit: AuditServiceClient::with_interceptor(channel, header),
+            audit: AuditServiceClient::with_interceptor(channel.clone(), header.clone()),
+            node: NodeServiceClient::with_interceptor(channel, header),
             retry: RetryPolicy::default(),
             retries: Arc::new(AtomicU64::new(0)),
         })
@@ -582,6 +586,15 @@ impl Client {
         let audit = &self.audit;
         let report = self.call(request, unary!(audit, verify_log)).await?;
         Ok(verify_report_from_proto(report)?)
+    }
+
+    /// The node's role and how each of its components is doing.
+    pub async fn node_status(&self) -> Result<NodeStatusView, ClientError> {
+        let node = &self.node;
+        let status = self
+            .call(proto::GetNodeStatusRequest {}, unary!(node, get_node_status))
+            .await?;
+        Ok(node_status_from_proto(status))
     }
 }
 

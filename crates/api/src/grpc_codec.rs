@@ -172,6 +172,7 @@ wire_messages!(
     ReplayIssueRequest,
     ReadAllRequest,
     VerifyLogRequest,
+    GetNodeStatusRequest,
 );
 
 wire_messages!(
@@ -183,6 +184,7 @@ wire_messages!(
     RecordedEvent,
     ReplayStep,
     VerifyLogResponse,
+    NodeStatus,
 );
 
 #[cfg(test)]

@@ -6,7 +6,8 @@
 //! - Conversions, validating on receipt with [`WireError`]s that name the wire field:
 //!   commands ([`CommandRequest`], [`WireCommand`]), issues ([`IssueView`]), statistics and
 //!   their filters ([`StatsFilter`], checked against the registry once), recorded events,
-//!   acknowledgements ([`Acknowledgement`]) and the metadata keys.
+//!   acknowledgements ([`Acknowledgement`]), the node's status ([`NodeStatusView`]) and the
+//!   metadata keys.
 //! - [`client::Client`]: the typed client every client-side command uses.
 //! - [`GridledgerCodec`]: the codec of every service and client: a request that does not
 //!   decode is INVALID_ARGUMENT, a command is at most [`MAX_COMMAND_REQUEST_BYTES`] as
@@ -23,6 +24,7 @@ mod commands;
 mod grpc_codec;
 mod issue;
 mod metadata;
+mod node;
 mod recorded;
 mod stats;
 
@@ -55,6 +57,7 @@ pub use grpc_codec::{
 };
 pub use issue::{IssueView, issue_to_proto};
 pub use metadata::{ACTOR_METADATA_KEY, MAX_ACTOR_CHARS, actor_of};
+pub use node::{ComponentStatus, NodeStatusView, node_status_from_proto, node_status_to_proto};
 pub use recorded::{
     ReplayStep, recorded_from_proto, recorded_to_proto, replay_step_from_proto, verify_report_from_proto,
     verify_report_to_proto,

@@ -206,6 +206,7 @@ pub fn breakdown_to_proto(filter: &StatsFilter, group_by: GroupBy) -> proto::Bre
 
 fn group_by_from_proto(value: i32) -> Result<GroupBy, WireError> {
     match proto::GroupBy::try_from(value) {
+        Ok(proto::GroupBy::District) => Ok(GroupBy::District),
         Ok(proto::GroupBy::Street) => Ok(GroupBy::Street),
         Ok(proto::GroupBy::Community) => Ok(GroupBy::Community),
         Ok(proto::GroupBy::Grid) => Ok(GroupBy::Grid),
@@ -214,13 +215,14 @@ fn group_by_from_proto(value: i32) -> Result<GroupBy, WireError> {
         Ok(proto::GroupBy::Year) => Ok(GroupBy::Year),
         _ => Err(WireError::invalid(
             "group_by",
-            "must be one of GROUP_BY_STREET, GROUP_BY_COMMUNITY, GROUP_BY_GRID, GROUP_BY_CATEGORY, GROUP_BY_MONTH, GROUP_BY_YEAR",
+            "must be one of GROUP_BY_DISTRICT, GROUP_BY_STREET, GROUP_BY_COMMUNITY, GROUP_BY_GRID, GROUP_BY_CATEGORY, GROUP_BY_MONTH, GROUP_BY_YEAR",
         )),
     }
 }
 
 fn group_by_to_proto(group_by: GroupBy) -> proto::GroupBy {
     match group_by {
+        GroupBy::District => proto::GroupBy::District,
         GroupBy::Street => proto::GroupBy::Street,
         GroupBy::Community => proto::GroupBy::Community,
         GroupBy::Grid => proto::GroupBy::Grid,

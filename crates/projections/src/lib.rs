@@ -24,4 +24,4 @@ pub use error::ProjectionError;
 pub use facts::{IssueFacts, MeetingFacts};
 pub use histogram::DurationHistogram;
 pub use projection::{CHECKPOINT_NAME, GovernanceProjection, IssueListFilter};
-pub use stats::{GovernanceStats, GroupBy, StatsQuery};
+pub use stats::{GovernanceStats, GroupBy, PartialStats, StatsQuery};

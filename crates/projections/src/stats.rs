@@ -29,6 +29,8 @@ pub struct StatsQuery {
 /// How a breakdown groups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupBy {
+    /// The district (one row per district: on a stats node following several districts).
+    District,
     Street,
     Community,
     Grid,
@@ -42,6 +44,7 @@ pub enum GroupBy {
 impl GroupBy {
     /// Every grouping, in the order above.
     pub const ALL: &'static [GroupBy] = &[
+        GroupBy::District,
         GroupBy::Street,
         GroupBy::Community,
         GroupBy::Grid,
@@ -53,6 +56,7 @@ impl GroupBy {
     /// The grouping's name (`street`, `month`, ...), as the CLI and CSV headers spell it.
     pub const fn as_str(self) -> &'static str {
         match self {
+            GroupBy::District => "district",
             GroupBy::Street => "street",
             GroupBy::Community => "community",
             GroupBy::Grid => "grid",
@@ -100,17 +104,19 @@ pub struct GovernanceStats {
     pub as_of_position: u64,
 }
 
-/// Running sums for one group.
-#[derive(Debug)]
-struct Accumulator {
+/// The running sums behind one set of figures, before the rates and percentiles are
+/// taken: what can be added up across districts ([`PartialStats::merge`]) and then
+/// finished into [`GovernanceStats`].
+#[derive(Debug, Clone)]
+pub struct PartialStats {
     stats: GovernanceStats,
     /// Dense counts per histogram bucket of time to close.
     time_to_close: Box<[u64; BUCKET_COUNT]>,
 }
 
-impl Default for Accumulator {
+impl Default for PartialStats {
     fn default() -> Self {
-        Accumulator {
+        PartialStats {
             stats: GovernanceStats::default(),
             time_to_close: Box::new([0; BUCKET_COUNT]),
         }
@@ -125,7 +131,7 @@ fn rate(numerator: u64, denominator: u64) -> f64 {
     }
 }
 
-impl Accumulator {
+impl PartialStats {
     /// Adds one accepted issue (reported in the period and scope, not withdrawn).
     fn add_issue(&mut self, facts: &IssueFacts, at: i64) {
         let stats = &mut self.stats;
@@ -207,7 +213,42 @@ impl Accumulator {
         self.stats.participants += u64::from(participants);
     }
 
-    fn finish(mut self, position: u64) -> GovernanceStats {
+    /// Adds `other`'s sums to these (the figures of two disjoint sets of issues and
+    /// meetings, e.g. two districts).
+    pub fn merge(&mut self, other: &PartialStats) {
+        let sums = &mut self.stats;
+        let more = &other.stats;
+        for (sum, add) in [
+            (&mut sums.accepted, more.accepted),
+            (&mut sums.closed, more.closed),
+            (&mut sums.resolved_in_grid, more.resolved_in_grid),
+            (&mut sums.resolved_by_community, more.resolved_by_community),
+            (&mut sums.resolved_by_committee, more.resolved_by_committee),
+            (&mut sums.escalated, more.escalated),
+            (&mut sums.committee_decisions, more.committee_decisions),
+            (&mut sums.deliberation_meetings, more.deliberation_meetings),
+            (&mut sums.participants, more.participants),
+            (&mut sums.evaluations, more.evaluations),
+            (&mut sums.satisfied, more.satisfied),
+            (&mut sums.reopened, more.reopened),
+            (&mut sums.due, more.due),
+            (&mut sums.closed_on_time, more.closed_on_time),
+            (&mut sums.overdue_open, more.overdue_open),
+            (&mut sums.aging_under_7_days, more.aging_under_7_days),
+            (&mut sums.aging_7_to_30_days, more.aging_7_to_30_days),
+            (&mut sums.aging_30_to_90_days, more.aging_30_to_90_days),
+            (&mut sums.aging_over_90_days, more.aging_over_90_days),
+        ] {
+            *sum += add;
+        }
+        for (bucket, add) in self.time_to_close.iter_mut().zip(other.time_to_close.iter()) {
+            *bucket += add;
+        }
+    }
+
+    /// The figures: rates and percentiles taken from the sums; `position` is the log
+    /// position they reflect (across districts: the number of events folded).
+    pub fn finish(mut self, position: u64) -> GovernanceStats {
         let stats = &mut self.stats;
         stats.closure_rate = rate(stats.closed, stats.accepted);
         stats.satisfaction_rate = rate(stats.satisfied, stats.evaluations);
@@ -272,6 +313,7 @@ impl GovernanceProjection {
     fn issue_group_key(&self, facts: &IssueFacts, group_by: GroupBy) -> String {
         let grid = &self.grids[facts.grid as usize];
         match group_by {
+            GroupBy::District => grid.community().street().district().as_str().to_owned(),
             GroupBy::Street => grid.community().street().as_str().to_owned(),
             GroupBy::Community => grid.community().as_str().to_owned(),
             GroupBy::Grid => grid.as_str().to_owned(),
@@ -281,12 +323,13 @@ impl GovernanceProjection {
         }
     }
 
-    /// The figures of `query`, grouped by `group_by`.
-    fn accumulate(&self, query: &StatsQuery, group_by: GroupBy) -> BTreeMap<String, GovernanceStats> {
+    /// The sums behind the figures of `query` per group, in key order (groups without any
+    /// issue or meeting are left out).
+    pub fn partial_breakdown(&self, query: &StatsQuery, group_by: GroupBy) -> BTreeMap<String, PartialStats> {
         let grids_in_scope = self.grids_in_scope(query.scope.as_ref());
         let category = self.category_filter(query.category.as_ref());
         let at = query.at.as_unix_micros();
-        let mut groups: BTreeMap<String, Accumulator> = BTreeMap::new();
+        let mut groups: BTreeMap<String, PartialStats> = BTreeMap::new();
         for facts in &self.issues {
             if facts.status == IssueStatus::Withdrawn
                 || !self.in_scope_and_category(facts, &grids_in_scope, category)
@@ -322,16 +365,18 @@ impl GovernanceProjection {
             }
         }
         groups
-            .into_iter()
-            .map(|(key, accumulator)| (key, accumulator.finish(self.position)))
-            .collect()
     }
 
     /// Every figure (docs/metrics.md#definitions) for `query`, from the aggregates: the cells of the scope and
     /// category over the whole months of the period, the issues and meetings of the months
     /// the period cuts, and the open backlog.
     pub fn stats(&self, query: &StatsQuery) -> GovernanceStats {
-        let mut accumulator = Accumulator::default();
+        self.partial_stats(query).finish(self.position)
+    }
+
+    /// The sums behind [`GovernanceProjection::stats`], to be merged with other districts'.
+    pub fn partial_stats(&self, query: &StatsQuery) -> PartialStats {
+        let mut accumulator = PartialStats::default();
         let nodes: Vec<u32> = match &query.scope {
             None => self.aggregates.district_nodes.clone(),
             Some(scope) => self.aggregates.node_ids.get(scope).copied().into_iter().collect(),
@@ -340,10 +385,10 @@ impl GovernanceProjection {
         let category_key = match category {
             None => ALL_CATEGORIES,
             Some(Some(ordinal)) => ordinal,
-            Some(None) => return accumulator.finish(self.position),
+            Some(None) => return accumulator,
         };
         let Some(plan) = MonthPlan::of(query) else {
-            return accumulator.finish(self.position);
+            return accumulator;
         };
         let at = query.at.as_unix_micros();
         for node in &nodes {
@@ -394,13 +439,16 @@ impl GovernanceProjection {
                 }
             }
         }
-        accumulator.finish(self.position)
+        accumulator
     }
 
     /// The figures of `query` per group, in key order (groups without any issue or meeting
     /// are left out).
     pub fn breakdown(&self, query: &StatsQuery, group_by: GroupBy) -> Vec<(String, GovernanceStats)> {
-        self.accumulate(query, group_by).into_iter().collect()
+        self.partial_breakdown(query, group_by)
+            .into_iter()
+            .map(|(key, partial)| (key, partial.finish(self.position)))
+            .collect()
     }
 }
 
