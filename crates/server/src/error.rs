@@ -37,6 +37,10 @@ pub enum ServiceError {
     /// The live projection has stopped; queries over it are refused until it recovers.
     #[error("the governance projection is not serving: {reason}")]
     ProjectionStopped { reason: String },
+    /// A stats node's feed of a district stopped (a break in its stream); figures that
+    /// include that district are refused until an operator acts.
+    #[error("the feed of {stream} has stopped: {reason}")]
+    FeedStopped { stream: String, reason: String },
     /// The live projection did not catch up with the log in time.
     #[error("the governance projection has not caught up with log position {position} yet")]
     ProjectionBehind { position: Position },
@@ -87,13 +91,16 @@ impl ServiceError {
                 EventLogError::Closed { .. }
                 | EventLogError::Unavailable { .. }
                 | EventLogError::OutcomeUnknown { .. } => Code::Unavailable,
-                EventLogError::Corrupt { .. } | EventLogError::Storage { .. } => Code::Internal,
+                EventLogError::Corrupt { .. } | EventLogError::Storage { .. } | EventLogError::ImportRefused { .. } => {
+                    Code::Internal
+                }
             },
             ServiceError::Projection(ProjectionError::Log(EventLogError::Closed { .. })) => Code::Unavailable,
             ServiceError::StoredEvent { .. } | ServiceError::Projection(_) => Code::Internal,
             ServiceError::RevisionMismatch { .. } => Code::Aborted,
             ServiceError::IssueNotFound { .. } | ServiceError::DuplicateOfNotFound { .. } => Code::NotFound,
             ServiceError::ProjectionStopped { .. }
+            | ServiceError::FeedStopped { .. }
             | ServiceError::ProjectionBehind { .. }
             | ServiceError::ProjectionPoisoned
             | ServiceError::Task { .. }

@@ -33,8 +33,10 @@ pub(crate) struct LiveGovernance {
     applied_position: watch::Sender<Position>,
     /// Why the projection stopped following the log, while it is stopped.
     stopped: watch::Sender<Option<String>>,
-    /// Where StatsService's health is reported.
+    /// Where the projection's health is reported...
     health: HealthReporter,
+    /// ...under this service name (StatsService's on a district node).
+    health_name: String,
 }
 
 /// Loads the checkpoint; one that no longer decodes (damaged, or written by another
@@ -67,6 +69,7 @@ impl LiveGovernance {
     pub(crate) async fn start(
         log: EventLog,
         health: HealthReporter,
+        health_name: String,
     ) -> Result<(Arc<LiveGovernance>, tokio::task::JoinHandle<()>), ServiceError> {
         let store = log.projection_store(CHECKPOINT_NAME)?;
         let projection = load_checkpoint_in_background(&store).await?;
@@ -81,6 +84,7 @@ impl LiveGovernance {
             applied_position: watch::Sender::new(position),
             stopped: watch::Sender::new(None),
             health,
+            health_name,
         });
         let supervised = live.clone();
         let task = tokio::spawn(async move { supervised.supervise(log, store).await });
@@ -106,7 +110,7 @@ impl LiveGovernance {
             );
             self.stopped.send_replace(Some(reason));
             self.health
-                .set_service_status(STATS_SERVICE_NAME, ServingStatus::NotServing)
+                .set_service_status(&self.health_name, ServingStatus::NotServing)
                 .await;
             tokio::time::sleep(restart_delay).await;
             restart_delay = (restart_delay * 2).min(MAX_RESTART_DELAY);
@@ -173,9 +177,19 @@ impl LiveGovernance {
         if let Some(reason) = self.stopped.send_replace(None) {
             tracing::info!(previous_failure = reason, "the governance projection has recovered");
             self.health
-                .set_service_status(STATS_SERVICE_NAME, ServingStatus::Serving)
+                .set_service_status(&self.health_name, ServingStatus::Serving)
                 .await;
         }
+    }
+
+    /// Why the projection is not following its log, while it is not.
+    pub(crate) fn stopped_reason(&self) -> Option<String> {
+        self.stopped.borrow().clone()
+    }
+
+    /// The last log position applied.
+    pub(crate) fn applied_position(&self) -> Position {
+        *self.applied_position.borrow()
     }
 
     fn write(&self) -> Result<RwLockWriteGuard<'_, GovernanceProjection>, ServiceError> {

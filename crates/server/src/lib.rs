@@ -1,4 +1,4 @@
-//! The gridledger gRPC server: `IssueService`, `AuditService` and `StatsService` over the event log, with health and reflection.
+//! The gridledger gRPC server: `IssueService`, `AuditService`, `StatsService` and `NodeService` over the event log, with health and reflection; the outbox to NATS; and the stats node that serves figures across districts from their streams.
 //!
 //! A command goes: wire request -> validated [`gridledger_api::CommandRequest`] ->
 //! `decide` on the issue folded from its stream -> append with the expected revision and
@@ -9,17 +9,25 @@
 
 mod audit_service;
 pub mod auth;
+mod districts;
 mod error;
 mod governance;
 mod issue_service;
 mod issues;
 mod log_health;
+mod node_service;
+mod outbox;
 mod run;
+mod stats_node;
 mod stats_service;
 mod transport;
 mod wire_guard;
 
 pub use auth::{AuthConfig, TlsConfig};
 pub use error::ServiceError;
-pub use run::{MAX_REQUEST_BYTES, RunningServer, ServerConfig, ServerError, start, start_with_limits};
+pub use gridledger_bus::NatsConfig;
+pub use run::{
+    MAX_REQUEST_BYTES, NatsOutboxSettings, RunningServer, ServerConfig, ServerError, start, start_with_limits,
+};
+pub use stats_node::{StatsNodeConfig, district_of_stream, start_stats_node, start_stats_node_with_limits};
 pub use transport::{RESERVED_DESCRIPTORS, TransportLimits};

@@ -12,9 +12,14 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::audit_service::AuditServiceImpl;
+use gridledger_bus::{NatsConfig, OutboxConfig, StreamSettings, start_outbox};
+
+use crate::districts::{DistrictProjection, Districts};
 use crate::governance::{LiveGovernance, STATS_SERVICE_NAME};
 use crate::issue_service::IssueServiceImpl;
 use crate::issues::IssueStore;
+use crate::node_service::{NodeParts, NodeServiceImpl};
+use crate::outbox::{OUTBOX_SERVICE_NAME, report_outbox_health};
 use crate::stats_service::StatsServiceImpl;
 use crate::transport::{TransportLimits, limited_incoming};
 
@@ -24,7 +29,7 @@ pub const MAX_REQUEST_BYTES: usize = gridledger_api::MAX_COMMAND_REQUEST_BYTES;
 
 /// Largest request the transport decodes at all (tonic answers OUT_OF_RANGE beyond it);
 /// between the two limits the services answer RESOURCE_EXHAUSTED naming the size.
-const MAX_DECODED_REQUEST_BYTES: usize = 4 * 1024 * 1024;
+pub(crate) const MAX_DECODED_REQUEST_BYTES: usize = 4 * 1024 * 1024;
 
 /// What a server needs to start.
 #[derive(Debug, Clone)]
@@ -42,6 +47,17 @@ pub struct ServerConfig {
     pub tls: Option<crate::auth::TlsConfig>,
     /// `--insecure`: serve on a non-loopback address without authentication or TLS.
     pub insecure_allow_non_loopback: bool,
+    /// `--nats`: publish every committed event to the district's JetStream stream
+    /// (docs/operations.md); `None` keeps the node to itself.
+    pub nats: Option<NatsOutboxSettings>,
+}
+
+/// Where and how a district node publishes its log.
+#[derive(Debug, Clone)]
+pub struct NatsOutboxSettings {
+    pub nats: NatsConfig,
+    /// Replicas of the district's stream (and the registry bucket): 1, or 3 on a cluster.
+    pub replicas: usize,
 }
 
 /// Why the server could not start or stopped with an error.
@@ -79,6 +95,9 @@ pub enum ServerError {
     Task(#[from] tokio::task::JoinError),
     #[error("cannot read the process's descriptor limit")]
     DescriptorLimit(#[source] std::io::Error),
+    /// The configuration cannot work (names what to change).
+    #[error("{0}")]
+    Config(String),
 }
 
 /// A running server. Dropping it does not stop it; call [`RunningServer::shutdown`] or let
@@ -114,6 +133,41 @@ pub async fn start(
     start_with_limits(config, TransportLimits::default(), shutdown_signal).await
 }
 
+/// Binds `listen`, or says which address could not be bound.
+pub(crate) async fn bind(listen: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr), ServerError> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| ServerError::Bind {
+            address: listen,
+            source,
+        })?;
+    let local_addr = listener.local_addr().map_err(|source| ServerError::Bind {
+        address: listen,
+        source,
+    })?;
+    Ok((listener, local_addr))
+}
+
+/// Opens (or creates) the event log in `data_dir`, off the async threads.
+pub(crate) async fn open_log(data_dir: &std::path::Path) -> Result<EventLog, ServerError> {
+    let log_config = EventLogConfig::new(data_dir);
+    let data_dir = data_dir.to_path_buf();
+    tokio::task::spawn_blocking(move || EventLog::open(log_config))
+        .await?
+        .map_err(|source| ServerError::Log { data_dir, source })
+}
+
+/// The district a node with `--nats` publishes: its registry must list exactly one.
+fn district_of(registry: &Registry) -> Result<gridledger_domain::DistrictCode, ServerError> {
+    match registry.districts() {
+        [district] => Ok(district.code.clone()),
+        districts => Err(ServerError::Config(format!(
+            "--nats publishes one district's stream, but the registry lists {} districts; run one node per district",
+            districts.len()
+        ))),
+    }
+}
+
 /// Opens the log in `config.data_dir`, binds `config.listen`, and serves until
 /// `shutdown_signal` completes or [`RunningServer::shutdown`] is called.
 ///
@@ -126,44 +180,45 @@ pub async fn start_with_limits(
     shutdown_signal: impl Future<Output = ()> + Send + 'static,
 ) -> Result<RunningServer, ServerError> {
     let security = crate::auth::prepare(&config)?;
+    let outbox_district = match &config.nats {
+        Some(_) => Some(district_of(&config.registry)?),
+        None => None,
+    };
     // Bind before opening the log: an address in use leaves no new data directory behind.
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| ServerError::Bind {
-            address: config.listen,
-            source,
-        })?;
-    let local_addr = listener.local_addr().map_err(|source| ServerError::Bind {
-        address: config.listen,
-        source,
-    })?;
-    let log_config = EventLogConfig::new(&config.data_dir);
-    let data_dir = config.data_dir.clone();
-    let log = tokio::task::spawn_blocking(move || EventLog::open(log_config))
-        .await?
-        .map_err(|source| ServerError::Log { data_dir, source })?;
+    let (listener, local_addr) = bind(config.listen).await?;
+    let log = open_log(&config.data_dir).await?;
 
+    let registry = Arc::new(config.registry);
     let store = IssueStore {
         log: log.clone(),
-        registry: Arc::new(config.registry),
+        registry: registry.clone(),
     };
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     // Serving until the projection says otherwise (it reports its own failures).
     health_reporter
         .set_service_status(STATS_SERVICE_NAME, tonic_health::ServingStatus::Serving)
         .await;
-    let (live_governance, governance_task) = LiveGovernance::start(log.clone(), health_reporter.clone())
-        .await
-        .map_err(ServerError::Projection)?;
+    let (live_governance, governance_task) =
+        LiveGovernance::start(log.clone(), health_reporter.clone(), STATS_SERVICE_NAME.to_owned())
+            .await
+            .map_err(ServerError::Projection)?;
     let issue_service = proto::issue_service_server::IssueServiceServer::new(IssueServiceImpl {
         store: store.clone(),
         governance: live_governance.clone(),
     })
     .max_decoding_message_size(MAX_DECODED_REQUEST_BYTES);
+    let districts = Arc::new(Districts::new(
+        registry.clone(),
+        vec![DistrictProjection {
+            district: None,
+            stream: None,
+            log: log.clone(),
+            live: live_governance,
+            feed_stopped: None,
+        }],
+    ));
     let stats_service = proto::stats_service_server::StatsServiceServer::new(StatsServiceImpl {
-        log: log.clone(),
-        registry: store.registry.clone(),
-        live: live_governance,
+        districts: districts.clone(),
     })
     .max_decoding_message_size(MAX_DECODED_REQUEST_BYTES);
     // Set when shutdown begins: follow streams end, and the grace period starts.
@@ -171,6 +226,38 @@ pub async fn start_with_limits(
     let audit_service = proto::audit_service_server::AuditServiceServer::new(AuditServiceImpl {
         store,
         shutdown: shutdown_begun.clone(),
+    })
+    .max_decoding_message_size(MAX_DECODED_REQUEST_BYTES);
+
+    // The outbox: publishes what the log commits, never in the way of an append.
+    let outbox = match (config.nats, outbox_district) {
+        (Some(settings), Some(district)) => {
+            health_reporter
+                .set_service_status(OUTBOX_SERVICE_NAME, tonic_health::ServingStatus::NotServing)
+                .await;
+            let mut outbox_config = OutboxConfig::new(settings.nats, district, registry.as_ref().clone());
+            outbox_config.settings = StreamSettings {
+                replicas: settings.replicas,
+                ..outbox_config.settings
+            };
+            let outbox = start_outbox(log.clone(), outbox_config);
+            tokio::spawn(report_outbox_health(
+                outbox.status(),
+                health_reporter.clone(),
+                shutdown_begun.clone(),
+            ));
+            Some(outbox)
+        }
+        _ => None,
+    };
+    let node_service = proto::node_service_server::NodeServiceServer::new(NodeServiceImpl {
+        parts: Arc::new(NodeParts {
+            role: "district",
+            log: Some(log.clone()),
+            districts,
+            outbox: outbox.as_ref().map(|outbox| outbox.status()),
+            feeds: Vec::new(),
+        }),
     })
     .max_decoding_message_size(MAX_DECODED_REQUEST_BYTES);
 
@@ -185,6 +272,86 @@ pub async fn start_with_limits(
         health_reporter.clone(),
         shutdown_begun.clone(),
     ));
+    let mut routes = tonic::service::Routes::builder();
+    routes
+        .add_service(issue_service)
+        .add_service(audit_service)
+        .add_service(stats_service)
+        .add_service(node_service)
+        .add_service(health_service);
+    let health_names = vec![
+        "".to_owned(),
+        "gridledger.v1.IssueService".to_owned(),
+        "gridledger.v1.AuditService".to_owned(),
+        STATS_SERVICE_NAME.to_owned(),
+        OUTBOX_SERVICE_NAME.to_owned(),
+    ];
+    let after_serving = async move {
+        // In-flight appends have been answered: let the outbox publish what it has in
+        // flight, then flush and stop the log's writer.
+        if let Some(outbox) = outbox {
+            outbox.stop().await;
+        }
+        let closed = tokio::task::spawn_blocking(move || log.close()).await;
+        // With the log closed the projection drains, saves its checkpoint and stops.
+        if governance_task.await.is_err() {
+            tracing::error!("the governance projection task panicked");
+        }
+        closed?.map_err(ServerError::Close)?;
+        tracing::info!("event log closed; server stopped");
+        Ok(())
+    };
+    let running = serve(Serving {
+        listener,
+        local_addr,
+        security,
+        limits,
+        routes: routes.routes(),
+        health_reporter,
+        health_names,
+        shutting_down,
+        shutdown_begun,
+        shutdown_signal: Box::pin(shutdown_signal),
+        after_serving: Box::pin(after_serving),
+    })?;
+    tracing::info!(%local_addr, data_dir = %config.data_dir.display(), "gridledger serving gRPC");
+    Ok(running)
+}
+
+/// Everything [`serve`] needs: the bound listener, the policy, the services, and what to
+/// do once serving has stopped.
+pub(crate) struct Serving {
+    pub(crate) listener: tokio::net::TcpListener,
+    pub(crate) local_addr: SocketAddr,
+    pub(crate) security: crate::auth::Security,
+    pub(crate) limits: TransportLimits,
+    pub(crate) routes: tonic::service::Routes,
+    pub(crate) health_reporter: tonic_health::server::HealthReporter,
+    /// Every health name that turns NOT_SERVING when shutdown begins.
+    pub(crate) health_names: Vec<String>,
+    pub(crate) shutting_down: watch::Sender<bool>,
+    pub(crate) shutdown_begun: watch::Receiver<bool>,
+    pub(crate) shutdown_signal: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
+    /// Runs after the last connection closed: close logs, stop background tasks.
+    pub(crate) after_serving: std::pin::Pin<Box<dyn Future<Output = Result<(), ServerError>> + Send>>,
+}
+
+/// Serves `routes` (health among them) with reflection on the listener, under the transport limits
+/// and the security policy, until shutdown; then runs `after_serving`.
+pub(crate) fn serve(serving: Serving) -> Result<RunningServer, ServerError> {
+    let Serving {
+        listener,
+        local_addr,
+        security,
+        limits,
+        routes,
+        health_reporter,
+        health_names,
+        shutting_down,
+        shutdown_begun,
+        shutdown_signal,
+        after_serving,
+    } = serving;
     // Reflection in both versions: grpcurl and other tools older than grpc.reflection.v1
     // still ask v1alpha.
     let reflection = || {
@@ -206,29 +373,22 @@ pub async fn start_with_limits(
             "shutting down: no new connections, finishing in-flight requests"
         );
         shutting_down.send_replace(true);
-        for service in [
-            "",
-            "gridledger.v1.IssueService",
-            "gridledger.v1.AuditService",
-            STATS_SERVICE_NAME,
-        ] {
+        for service in &health_names {
             health_reporter
                 .set_service_status(service, tonic_health::ServingStatus::NotServing)
                 .await;
         }
     };
-    let router = security
+    let mut server = security
         .server_builder()?
         .layer(crate::wire_guard::WireGuardLayer)
         .max_concurrent_streams(limits.max_concurrent_streams_per_connection)
         .http2_keepalive_interval(Some(limits.keepalive_interval))
-        .http2_keepalive_timeout(Some(limits.keepalive_timeout))
-        .add_service(health_service)
+        .http2_keepalive_timeout(Some(limits.keepalive_timeout));
+    let router = server
+        .add_routes(routes)
         .add_service(reflection_service)
-        .add_service(reflection_service_v1alpha)
-        .add_service(issue_service)
-        .add_service(audit_service)
-        .add_service(stats_service);
+        .add_service(reflection_service_v1alpha);
     // Connections are capped below the descriptor limit, so sockets alone cannot starve the
     // log of descriptors; each has a handshake and an idle deadline.
     let descriptor_limit = crate::transport::descriptor_limit().map_err(ServerError::DescriptorLimit)?;
@@ -256,18 +416,10 @@ pub async fn start_with_limits(
                 Ok(())
             }
         };
-        // In-flight appends have been answered; flush and stop the log's writer.
-        let closed = tokio::task::spawn_blocking(move || log.close()).await;
-        // With the log closed the projection drains, saves its checkpoint and stops.
-        if governance_task.await.is_err() {
-            tracing::error!("the governance projection task panicked");
-        }
+        let after = after_serving.await;
         served?;
-        closed?.map_err(ServerError::Close)?;
-        tracing::info!("event log closed; server stopped");
-        Ok(())
+        after
     });
-    tracing::info!(%local_addr, data_dir = %config.data_dir.display(), "gridledger serving gRPC");
     Ok(RunningServer {
         local_addr,
         stop: Some(stop),

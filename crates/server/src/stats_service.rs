@@ -1,65 +1,19 @@
-//! `StatsService`: the governance figures (docs/metrics.md) for a scope, category, period and instant.
+//! `StatsService`: the governance figures (docs/metrics.md) for a scope, category, period and instant, over every district the node answers for.
 
 use std::sync::Arc;
 
 use gridledger_api::{StatsFilter, breakdown_from_proto, breakdown_rows_to_proto, proto, stats_to_proto};
-use gridledger_domain::{Registry, Timestamp};
-use gridledger_eventlog::EventLog;
-use gridledger_projections::GovernanceProjection;
+use gridledger_projections::PartialStats;
 use tonic::{Request, Response, Status};
 
 use crate::auth;
+use crate::districts::Districts;
 use crate::error::ServiceError;
-use crate::governance::LiveGovernance;
 use crate::issues::now;
 
 #[derive(Debug, Clone)]
 pub(crate) struct StatsServiceImpl {
-    pub(crate) log: EventLog,
-    pub(crate) registry: Arc<Registry>,
-    pub(crate) live: Arc<LiveGovernance>,
-}
-
-impl StatsServiceImpl {
-    /// Runs `compute` on the projection as the log stood at `as_of` (or now).
-    async fn with_projection<T: Send + 'static>(
-        &self,
-        as_of: Option<Timestamp>,
-        compute: impl FnOnce(&GovernanceProjection) -> T + Send + 'static,
-    ) -> Result<T, ServiceError> {
-        let live_head = self.log.head().position;
-        let position = match as_of {
-            None => live_head,
-            Some(instant) => {
-                let log = self.log.clone();
-                tokio::task::spawn_blocking(move || log.position_at(instant.as_unix_micros()))
-                    .await
-                    .map_err(|source| ServiceError::Task {
-                        task: "finding the log position of as_of",
-                        source,
-                    })??
-            }
-        };
-        self.live.wait_for(position).await?;
-        {
-            let projection = self.live.read()?;
-            if as_of.is_none() || projection.position() == position {
-                return Ok(compute(&projection));
-            }
-        }
-        // The log has moved on since `as_of`: fold it again up to that position.
-        let log = self.log.clone();
-        tokio::task::spawn_blocking(move || {
-            GovernanceProjection::replay(&log, position, |_| {})
-                .map(|projection| compute(&projection))
-                .map_err(ServiceError::Projection)
-        })
-        .await
-        .map_err(|source| ServiceError::Task {
-            task: "replaying the log up to as_of",
-            source,
-        })?
-    }
+    pub(crate) districts: Arc<Districts>,
 }
 
 #[tonic::async_trait]
@@ -69,13 +23,19 @@ impl proto::stats_service_server::StatsService for StatsServiceImpl {
         request: Request<proto::GetGovernanceStatsRequest>,
     ) -> Result<Response<proto::GovernanceStats>, Status> {
         let now = now();
-        let mut filter = StatsFilter::from_proto(request.get_ref(), &self.registry, now).map_err(ServiceError::from)?;
+        let registry = self.districts.registry();
+        let mut filter = StatsFilter::from_proto(request.get_ref(), &registry, now).map_err(ServiceError::from)?;
         // Reads are scoped: no scope means the principal's own.
         filter.scope = auth::read_scope(auth::principal_of(&request).as_deref(), filter.scope)?;
         let query = filter.query(now);
-        let stats = self
-            .with_projection(filter.as_of, move |projection| projection.stats(&query))
+        let scope = query.scope.clone();
+        let (partial, position) = self
+            .districts
+            .partial_stats(scope.as_ref(), filter.as_of, move |projection| {
+                projection.partial_stats(&query)
+            })
             .await?;
+        let stats = partial.unwrap_or_else(PartialStats::default).finish(position);
         Ok(Response::new(stats_to_proto(&stats)))
     }
 
@@ -84,13 +44,22 @@ impl proto::stats_service_server::StatsService for StatsServiceImpl {
         request: Request<proto::BreakdownGovernanceStatsRequest>,
     ) -> Result<Response<proto::BreakdownGovernanceStatsResponse>, Status> {
         let now = now();
+        let registry = self.districts.registry();
         let (mut filter, group_by) =
-            breakdown_from_proto(request.get_ref(), &self.registry, now).map_err(ServiceError::from)?;
+            breakdown_from_proto(request.get_ref(), &registry, now).map_err(ServiceError::from)?;
         filter.scope = auth::read_scope(auth::principal_of(&request).as_deref(), filter.scope)?;
         let query = filter.query(now);
-        let rows = self
-            .with_projection(filter.as_of, move |projection| projection.breakdown(&query, group_by))
+        let scope = query.scope.clone();
+        let (groups, position) = self
+            .districts
+            .partial_breakdown(scope.as_ref(), filter.as_of, move |projection| {
+                projection.partial_breakdown(&query, group_by)
+            })
             .await?;
+        let rows: Vec<_> = groups
+            .into_iter()
+            .map(|(key, partial)| (key, partial.finish(position)))
+            .collect();
         Ok(Response::new(breakdown_rows_to_proto(&rows)))
     }
 }

@@ -27,7 +27,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use layer::{AuthLayer, AuthService};
-pub(crate) use policy::prepare;
+pub(crate) use policy::{Security, prepare};
 pub use policy::{SecurityError, TlsConfig};
 pub use principals::{Principal, PrincipalEntry, PrincipalSet, PrincipalsFile, PrincipalsFileError};
 pub(crate) use scope::{authorize_command, read_scope, require_issue_scope};

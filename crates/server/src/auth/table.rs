@@ -154,9 +154,11 @@ pub const ACCESS_TABLE: &[Access] = &[
     row(AUDIT, "VerifyLog", &[Auditor, Admin], WholeLog),
 ];
 
-/// Services open to every caller, authenticated or not: health checks and reflection.
+/// Services open to every caller, authenticated or not: health checks, the node's status
+/// (the details behind health: component states, reasons and lags) and reflection.
 pub const OPEN_SERVICES: &[&str] = &[
     "grpc.health.v1.Health",
+    "gridledger.v1.NodeService",
     "grpc.reflection.v1.ServerReflection",
     "grpc.reflection.v1alpha.ServerReflection",
 ];

@@ -1,0 +1,138 @@
+//! `NodeService`: the node's role and each component's state, with the reason when it is
+//! not serving and the lag of the outbox and the feeds (the details behind health).
+
+use std::sync::Arc;
+
+use gridledger_api::{ComponentStatus, NodeStatusView, node_status_to_proto, proto};
+use gridledger_bus::{FeedStatus, OutboxStatus};
+use gridledger_eventlog::EventLog;
+use tokio::sync::watch;
+use tonic::{Request, Response, Status};
+
+use crate::districts::Districts;
+
+/// What a node is made of, for its status.
+#[derive(Debug)]
+pub(crate) struct NodeParts {
+    /// `district` or `stats`.
+    pub(crate) role: &'static str,
+    /// The district node's own log (a stats node's logs are its districts').
+    pub(crate) log: Option<EventLog>,
+    pub(crate) districts: Arc<Districts>,
+    pub(crate) outbox: Option<watch::Receiver<OutboxStatus>>,
+    pub(crate) feeds: Vec<watch::Receiver<FeedStatus>>,
+}
+
+impl NodeParts {
+    /// Every component's status, in a stable order.
+    pub(crate) fn status(&self) -> NodeStatusView {
+        let mut components = Vec::new();
+        if let Some(log) = &self.log {
+            let health = log.health();
+            components.push(ComponentStatus {
+                name: "log".to_owned(),
+                serving: health.is_healthy(),
+                reason: health.reason().unwrap_or_default().to_owned(),
+                position: log.head().position,
+                ..ComponentStatus::default()
+            });
+        }
+        for member in self.districts.members() {
+            let name = match &member.stream {
+                Some(stream) => format!("projection/{stream}"),
+                None => "projection".to_owned(),
+            };
+            let applied = member.live.applied_position();
+            let head = member.log.head().position;
+            let stopped = member.live.stopped_reason();
+            components.push(ComponentStatus {
+                name,
+                serving: stopped.is_none(),
+                reason: stopped.unwrap_or_default(),
+                position: applied,
+                lag_events: head.saturating_sub(applied),
+                ..ComponentStatus::default()
+            });
+        }
+        if let Some(outbox) = &self.outbox {
+            let status = outbox.borrow().clone();
+            let serving = status.is_healthy();
+            // The lag is taken from the log now: the outbox's own status is not refreshed
+            // while it cannot reach NATS.
+            let (lag_events, lag_seconds) = match &self.log {
+                Some(log) => outbox_lag(log, status.published_through),
+                None => (status.lag_events, status.lag_seconds),
+            };
+            components.push(ComponentStatus {
+                name: "outbox".to_owned(),
+                serving,
+                reason: not_serving_reason(serving, status.reason()),
+                position: status.published_through,
+                lag_events,
+                lag_seconds,
+                detail: format!("stream {}", status.stream),
+            });
+        }
+        for feed in &self.feeds {
+            let status = feed.borrow().clone();
+            let serving = status.is_healthy();
+            components.push(ComponentStatus {
+                name: format!("feed/{}", status.stream),
+                serving,
+                reason: not_serving_reason(serving, status.reason().map(|reason| reason.to_string())),
+                position: status.applied_through,
+                lag_events: status.lag_events,
+                lag_seconds: 0.0,
+                detail: format!("stream {} at sequence {}", status.stream, status.stream_last_sequence),
+            });
+        }
+        NodeStatusView {
+            role: self.role.to_owned(),
+            components,
+        }
+    }
+}
+
+/// Events the log holds beyond `published_through`, and seconds since the oldest of them
+/// was committed.
+fn outbox_lag(log: &EventLog, published_through: u64) -> (u64, f64) {
+    let head = log.head().position;
+    let lag_events = head.saturating_sub(published_through);
+    if lag_events == 0 {
+        return (0, 0.0);
+    }
+    let lag_seconds = match log.read_event(published_through + 1) {
+        Ok(Some(oldest)) => {
+            let now_micros = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |since| since.as_micros() as i64);
+            (now_micros - oldest.record.recorded_at).max(0) as f64 / 1e6
+        }
+        _ => 0.0,
+    };
+    (lag_events, lag_seconds)
+}
+
+/// The reason a component gives, or what it is doing when it gives none (connecting).
+fn not_serving_reason(serving: bool, reason: Option<String>) -> String {
+    match (serving, reason) {
+        (true, _) => String::new(),
+        (false, Some(reason)) if !reason.is_empty() => reason,
+        (false, _) => "connecting to NATS".to_owned(),
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct NodeServiceImpl {
+    pub(crate) parts: Arc<NodeParts>,
+}
+
+#[tonic::async_trait]
+impl proto::node_service_server::NodeService for NodeServiceImpl {
+    async fn get_node_status(
+        &self,
+        _request: Request<proto::GetNodeStatusRequest>,
+    ) -> Result<Response<proto::NodeStatus>, Status> {
+        Ok(Response::new(node_status_to_proto(&self.parts.status())))
+    }
+}
