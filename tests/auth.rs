@@ -404,6 +404,7 @@ impl World {
                 }),
                 tls: None,
                 insecure_allow_non_loopback: false,
+                nats: None,
             },
             std::future::pending(),
         )

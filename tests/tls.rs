@@ -269,6 +269,7 @@ async fn check(pki: &Pki, scenario: &Scenario) -> anyhow::Result<Result<(), Stri
         }),
         tls,
         insecure_allow_non_loopback: setup.insecure,
+        nats: None,
     };
     let policy = config.serving_policy();
     let outcome = |problem: Option<String>| {

@@ -175,6 +175,7 @@ pub fn loopback_config(data_dir: std::path::PathBuf) -> anyhow::Result<ServerCon
         auth: None,
         tls: None,
         insecure_allow_non_loopback: false,
+        nats: None,
     })
 }
 

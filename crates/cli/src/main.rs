@@ -7,6 +7,7 @@ mod bench;
 mod bench_grpc;
 mod bench_stats;
 mod client;
+mod cluster;
 mod demo;
 mod output;
 mod rebuild;
@@ -48,6 +49,12 @@ struct Cli {
 enum Command {
     /// Run the gRPC service (sled in a local folder; no NATS needed).
     Serve(serve::ServeArgs),
+    /// Run a stats node: follow districts' JetStream streams and serve their figures.
+    Project(cluster::ProjectArgs),
+    /// Rebuild a district node's log from its JetStream stream, verifying both chains.
+    Restore(cluster::RestoreArgs),
+    /// How the node at --server is doing: each component, its lag, and why it is not serving.
+    Status,
     /// Principals and tokens for `serve --auth`: add, list, revoke.
     Auth {
         #[command(subcommand)]
@@ -55,7 +62,7 @@ enum Command {
     },
     /// Print the registry in use as JSON, in the format --registry reads.
     Registry {
-        /// Registry JSON file; without it, the built-in synthetic Runzhou registry.
+        /// Registry JSON file or `builtin:NAME`; without it, the built-in synthetic Runzhou registry.
         #[arg(long, env = "GRIDLEDGER_REGISTRY")]
         registry: Option<PathBuf>,
     },
@@ -97,6 +104,9 @@ fn run(runtime: &tokio::runtime::Runtime, cli: Cli) -> anyhow::Result<()> {
     };
     match command {
         Command::Serve(arguments) => runtime.block_on(serve::run(arguments)),
+        Command::Project(arguments) => runtime.block_on(cluster::project(arguments)),
+        Command::Restore(arguments) => runtime.block_on(cluster::restore(json, arguments)),
+        Command::Status => runtime.block_on(async { cluster::status(&connect().await?, json).await }),
         Command::Auth { command } => auth::run(json, command),
         Command::Registry { registry } => {
             println!("{}", serve::load_registry(registry.as_deref())?.to_json_pretty()?);
@@ -121,11 +131,13 @@ fn main() -> std::process::ExitCode {
             tracing_subscriber::EnvFilter::try_from_env("GRIDLEDGER_LOG")
                 // The service logs its life; tools keep quiet unless something is wrong.
                 .unwrap_or_else(|_| {
-                    tracing_subscriber::EnvFilter::new(if matches!(cli.command, Command::Serve(_)) {
-                        "info"
-                    } else {
-                        "warn"
-                    })
+                    tracing_subscriber::EnvFilter::new(
+                        if matches!(cli.command, Command::Serve(_) | Command::Project(_)) {
+                            "info"
+                        } else {
+                            "warn"
+                        },
+                    )
                 }),
         )
         .with_writer(std::io::stderr)

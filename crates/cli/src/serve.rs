@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Args;
 use gridledger_domain::Registry;
-use gridledger_server::{ServerConfig, start};
+use gridledger_server::{NatsConfig, NatsOutboxSettings, ServerConfig, start};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -16,17 +16,55 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free one).
     #[arg(long, env = "GRIDLEDGER_LISTEN", default_value = "127.0.0.1:50051")]
     listen: SocketAddr,
-    /// Registry JSON file; without it, the built-in synthetic Runzhou registry.
+    /// Registry JSON file, or `builtin:runzhou` / `builtin:dantu`; without it, the built-in
+    /// synthetic Runzhou registry.
     #[arg(long, env = "GRIDLEDGER_REGISTRY")]
     registry: Option<PathBuf>,
     #[command(flatten)]
     security: crate::auth::ServeSecurity,
+    #[command(flatten)]
+    nats: NatsArgs,
+    /// Replicas of the district's JetStream stream: 1 for one nats-server, 3 on a cluster.
+    #[arg(long, env = "GRIDLEDGER_NATS_REPLICAS", default_value_t = 1, requires = "nats", value_parser = clap::value_parser!(u8).range(1..=5))]
+    nats_replicas: u8,
 }
 
-/// The registry in `path`, or the built-in one.
+/// Where NATS is (`--nats`) and how to sign in (`--nats-creds`).
+#[derive(Debug, Clone, Args)]
+pub struct NatsArgs {
+    /// NATS server URL(s), comma separated: publish every committed event to the district's
+    /// JetStream stream (docs/operations.md). Without it the node keeps its log to itself.
+    #[arg(long, env = "GRIDLEDGER_NATS")]
+    pub nats: Option<String>,
+    /// NATS credentials file (`.creds`: JWT and NKey seed).
+    #[arg(long, env = "GRIDLEDGER_NATS_CREDS", requires = "nats")]
+    pub nats_creds: Option<PathBuf>,
+}
+
+impl NatsArgs {
+    /// The NATS settings, if `--nats` was given.
+    pub fn config(&self) -> Option<NatsConfig> {
+        self.nats.as_ref().map(|url| NatsConfig {
+            url: url.clone(),
+            creds_file: self.nats_creds.clone(),
+        })
+    }
+}
+
+/// The registry in `path` (a JSON file, or `builtin:NAME`), or the built-in Runzhou one.
 pub fn load_registry(path: Option<&Path>) -> anyhow::Result<Registry> {
     match path {
         None => Ok(Registry::builtin_runzhou()),
+        Some(path) if path.to_string_lossy().starts_with("builtin:") => {
+            let text = path.to_string_lossy();
+            let name = text.trim_start_matches("builtin:");
+            Registry::builtin(name).with_context(|| {
+                format!(
+                    "no built-in registry {name:?}: the built-in ones are {}",
+                    Registry::BUILTIN_NAMES.join(", ")
+                )
+            })
+        }
         Some(path) => {
             let json = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
             Registry::from_json_str(&json).with_context(|| format!("registry {}", path.display()))
@@ -46,6 +84,10 @@ pub async fn run(arguments: ServeArgs) -> anyhow::Result<()> {
         auth: arguments.security.auth_config(),
         tls: arguments.security.tls_config()?,
         insecure_allow_non_loopback: arguments.security.insecure,
+        nats: arguments.nats.config().map(|nats| NatsOutboxSettings {
+            nats,
+            replicas: usize::from(arguments.nats_replicas),
+        }),
     };
     let policy = config.serving_policy();
     let server = start(config, shutdown_signal()).await?;
@@ -60,7 +102,7 @@ pub async fn run(arguments: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let terminate = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut signal) => {

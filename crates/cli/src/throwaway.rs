@@ -35,6 +35,7 @@ impl ThrowawayServer {
                 auth: None,
                 tls: None,
                 insecure_allow_non_loopback: false,
+                nats: None,
             },
             std::future::pending(),
         )
