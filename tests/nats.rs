@@ -183,6 +183,13 @@ fn is_unreachable(error: &ClientError) -> bool {
     error.code().is_none_or(|code| code.is_transient())
 }
 
+fn now() -> gridledger_domain::Timestamp {
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_micros() as i64);
+    gridledger_domain::Timestamp::from_unix_micros(micros)
+}
+
 fn everything() -> StatsFilter {
     StatsFilter {
         scope: None,
@@ -295,10 +302,22 @@ async fn every_event_is_published_once_in_order_and_the_stats_node_agrees() -> a
     check_same_figures(&district_client, &stats_client, &registry).await?;
 
     // More load while the stats node follows.
+    let before_more = now();
     drive(&district_client, &registry, 240, 60).await?;
     let head = published_head(&district_client).await?;
     stats_caught_up(&stats_client, "GRIDLEDGER_RUNZHOU", head).await?;
     check_same_figures(&district_client, &stats_client, &registry).await?;
+    // As of an instant in the past, too: both replay their log up to it.
+    let as_of = StatsFilter {
+        as_of: Some(before_more),
+        ..scoped("runzhou")?
+    };
+    let (then_district, then_stats) = (
+        district_client.governance_stats(&as_of).await?,
+        stats_client.governance_stats(&as_of).await?,
+    );
+    assert_eq!(then_district, then_stats);
+    assert!(then_stats.as_of_position < head, "{then_stats:?}");
 
     // The stream holds exactly one message per event, sequence N = position N.
     let connection = gridledger_bus::NatsConnection::connect(&gridledger_bus::NatsConfig::new(nats.url())).await?;

@@ -314,7 +314,11 @@ mod tests {
                 "withdrawn",
             ]),
         );
-        check(&["--by", "district"], |flags| flags.group_by, Ok(Some(GroupBy::District)));
+        check(
+            &["--by", "district"],
+            |flags| flags.group_by,
+            Ok(Some(GroupBy::District)),
+        );
         check(
             &["--by", "ward"],
             |flags| flags.group_by,

@@ -17,7 +17,7 @@ pub struct StatsArgs {
     /// Jurisdiction code (district, street, community or grid); default: everything.
     #[arg(long, default_value = "")]
     scope: String,
-    /// One row per street, community, grid, category, month or year.
+    /// One row per district, street, community, grid, category, month or year.
     #[arg(long = "by", value_parser = named::<GroupBy>())]
     group_by: Option<GroupBy>,
     #[arg(long, default_value = "")]

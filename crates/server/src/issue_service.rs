@@ -160,7 +160,7 @@ impl proto::issue_service_server::IssueService for IssueServiceImpl {
         let request = request.into_inner();
         let mut filter = list_filter_from_proto(&request, &self.store.registry).map_err(ServiceError::from)?;
         // Reads are scoped: no scope means the principal's own.
-        filter.scope = auth::read_scope(principal.as_deref(), filter.scope)?;
+        filter.scope = auth::read_scope(principal.as_deref(), filter.scope, &self.store.registry)?;
         let page_size = match request.page_size {
             0 => DEFAULT_PAGE_SIZE,
             size if size <= MAX_PAGE_SIZE => size,

@@ -326,14 +326,22 @@ fn stopped_reasons(mut status: watch::Receiver<FeedStatus>) -> watch::Receiver<O
 
 /// StatsService (and the node as a whole) is SERVING while every feed follows its stream
 /// and every projection follows its replica; NOT_SERVING, with the reasons logged and in
-/// NodeService, otherwise. Queries are still answered from the replicas while a feed is
-/// only reconnecting; a feed stopped by a break refuses the queries over its district.
+/// NodeService, otherwise. `gridledger.v1.StatsService/<STREAM>` says the same of one
+/// district (its feed and its projection). Queries are still answered from the replicas
+/// while a feed is only reconnecting; a feed stopped by a break refuses the queries over
+/// its district.
 async fn report_stats_health(
     parts: Arc<NodeParts>,
     mut feeds: Vec<watch::Receiver<FeedStatus>>,
     health: HealthReporter,
     shutdown_begun: watch::Receiver<bool>,
 ) {
+    let streams: Vec<String> = parts
+        .districts
+        .members()
+        .iter()
+        .filter_map(|member| member.stream.clone())
+        .collect();
     let mut reported: Option<bool> = None;
     loop {
         if *shutdown_begun.borrow() {
@@ -353,17 +361,31 @@ async fn report_stats_health(
             } else {
                 tracing::error!(failing = ?failing, "stats node NOT_SERVING");
             }
-            if *shutdown_begun.borrow() {
-                return;
-            }
+            reported = Some(serving);
+        }
+        // Set every pass (not only on change): a projection reports its own failures under
+        // its district's name, and this keeps the name saying "feed and projection".
+        let mut names = vec![(STATS_SERVICE_NAME.to_owned(), serving), (String::new(), serving)];
+        for stream in &streams {
+            let district_serving = status
+                .components
+                .iter()
+                .filter(|component| {
+                    component.name == format!("feed/{stream}") || component.name == format!("projection/{stream}")
+                })
+                .all(|component| component.serving);
+            names.push((format!("{STATS_SERVICE_NAME}/{stream}"), district_serving));
+        }
+        if *shutdown_begun.borrow() {
+            return;
+        }
+        for (name, serving) in names {
             let status = if serving {
                 ServingStatus::Serving
             } else {
                 ServingStatus::NotServing
             };
-            health.set_service_status(STATS_SERVICE_NAME, status).await;
-            health.set_service_status("", status).await;
-            reported = Some(serving);
+            health.set_service_status(&name, status).await;
         }
         let changes = feeds.iter_mut().map(|feed| Box::pin(feed.changed()));
         tokio::select! {

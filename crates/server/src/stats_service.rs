@@ -26,7 +26,7 @@ impl proto::stats_service_server::StatsService for StatsServiceImpl {
         let registry = self.districts.registry();
         let mut filter = StatsFilter::from_proto(request.get_ref(), &registry, now).map_err(ServiceError::from)?;
         // Reads are scoped: no scope means the principal's own.
-        filter.scope = auth::read_scope(auth::principal_of(&request).as_deref(), filter.scope)?;
+        filter.scope = auth::read_scope(auth::principal_of(&request).as_deref(), filter.scope, &registry)?;
         let query = filter.query(now);
         let scope = query.scope.clone();
         let (partial, position) = self
@@ -47,7 +47,7 @@ impl proto::stats_service_server::StatsService for StatsServiceImpl {
         let registry = self.districts.registry();
         let (mut filter, group_by) =
             breakdown_from_proto(request.get_ref(), &registry, now).map_err(ServiceError::from)?;
-        filter.scope = auth::read_scope(auth::principal_of(&request).as_deref(), filter.scope)?;
+        filter.scope = auth::read_scope(auth::principal_of(&request).as_deref(), filter.scope, &registry)?;
         let query = filter.query(now);
         let scope = query.scope.clone();
         let (groups, position) = self

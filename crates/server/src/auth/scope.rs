@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use gridledger_domain::{IssueCommand, IssueState, IssueStatus, JurisdictionCode};
+use gridledger_domain::{IssueCommand, IssueState, IssueStatus, JurisdictionCode, Registry};
 
 use super::AuthError;
 use super::principals::Principal;
@@ -69,14 +69,22 @@ pub(crate) fn authorize_command(
 }
 
 /// The scope a list or statistics query reads: the one asked for, if the principal's
-/// scopes cover it; left empty, the principal's own scope. Without authentication, the one
-/// asked for.
+/// scopes cover it; left empty, the principal's own scope, or everything (the city, on a
+/// stats node) when the principal's scopes include every district of `registry`. Without
+/// authentication, the one asked for.
 pub(crate) fn read_scope(
     principal: Option<&Principal>,
     requested: Option<JurisdictionCode>,
+    registry: &Registry,
 ) -> Result<Option<JurisdictionCode>, AuthError> {
     let Some(principal) = principal else {
         return Ok(requested);
+    };
+    let covers_every_district = || {
+        registry
+            .districts()
+            .iter()
+            .all(|district| principal.scopes.contains(district.code.as_jurisdiction_code()))
     };
     match (requested, principal.scopes.as_slice()) {
         (Some(scope), _) => {
@@ -84,6 +92,7 @@ pub(crate) fn read_scope(
             Ok(Some(scope))
         }
         (None, [only]) => Ok(Some(only.clone())),
+        (None, _) if covers_every_district() => Ok(None),
         (None, _) => Err(AuthError::denied(format!(
             "principal {principal} has several scopes: name one of them in scope"
         ))),
@@ -111,6 +120,7 @@ mod tests {
 
     #[test]
     fn scopes_are_checked_by_ancestry_and_named_when_refused() {
+        let registry = Registry::builtin_runzhou();
         let analyst = principal(Role::Analyst, &["runzhou.s1"]);
         assert_eq!(require_scope(&analyst, &code("runzhou.s1.c02.g03")), Ok(()));
         assert_eq!(
@@ -119,23 +129,36 @@ mod tests {
                 "runzhou.s10 is outside the scope of principal p-1 (analyst, scope runzhou.s1)"
             ))
         );
-        assert_eq!(read_scope(Some(&analyst), None), Ok(Some(code("runzhou.s1"))));
         assert_eq!(
-            read_scope(Some(&analyst), Some(code("runzhou.s1.c01"))),
+            read_scope(Some(&analyst), None, &registry),
+            Ok(Some(code("runzhou.s1")))
+        );
+        assert_eq!(
+            read_scope(Some(&analyst), Some(code("runzhou.s1.c01")), &registry),
             Ok(Some(code("runzhou.s1.c01")))
         );
-        assert!(read_scope(Some(&analyst), Some(code("runzhou"))).is_err());
-        assert_eq!(read_scope(None, None), Ok(None));
+        assert!(read_scope(Some(&analyst), Some(code("runzhou")), &registry).is_err());
+        assert_eq!(read_scope(None, None, &registry), Ok(None));
         let two = principal(Role::Analyst, &["runzhou.s1", "runzhou.s2"]);
         assert_eq!(
-            read_scope(Some(&two), None),
+            read_scope(Some(&two), None, &registry),
             Err(AuthError::denied(
                 "principal p-1 (analyst, scopes runzhou.s1, runzhou.s2) has several scopes: name one of them in scope"
             ))
         );
         assert_eq!(
-            read_scope(Some(&two), Some(code("runzhou.s2.c01"))),
+            read_scope(Some(&two), Some(code("runzhou.s2.c01")), &registry),
             Ok(Some(code("runzhou.s2.c01")))
         );
+        // A principal of every district reads everything (the city) when it names no scope.
+        let city = Registry::merged([&Registry::builtin_runzhou(), &Registry::builtin_dantu()]).expect("a city");
+        let city_analyst = principal(Role::Analyst, &["runzhou", "dantu"]);
+        assert_eq!(read_scope(Some(&city_analyst), None, &city), Ok(None));
+        assert_eq!(
+            read_scope(Some(&city_analyst), Some(code("dantu.s1")), &city),
+            Ok(Some(code("dantu.s1")))
+        );
+        let one_district = principal(Role::Analyst, &["runzhou", "dantu.s1"]);
+        assert!(read_scope(Some(&one_district), None, &city).is_err());
     }
 }
