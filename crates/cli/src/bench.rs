@@ -20,6 +20,8 @@ pub enum BenchTarget {
     Stats(crate::bench_stats::StatsBenchArgs),
     /// Durable ReportIssue commands over gRPC from concurrent clients, beside the sled bound.
     Grpc(crate::bench_grpc::GrpcBenchArgs),
+    /// Durable appends with the NATS outbox on beside off, and its catch-up after an outage, beside the sled bound.
+    Outbox(crate::bench_outbox::OutboxBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -41,6 +43,7 @@ pub fn run(runtime: &Runtime, target: BenchTarget) -> anyhow::Result<()> {
         BenchTarget::Log(arguments) => bench_log(runtime, arguments),
         BenchTarget::Stats(arguments) => crate::bench_stats::bench_stats(runtime, arguments),
         BenchTarget::Grpc(arguments) => crate::bench_grpc::bench_grpc(runtime, arguments),
+        BenchTarget::Outbox(arguments) => crate::bench_outbox::bench_outbox(runtime, arguments),
     }
 }
 

@@ -5,6 +5,7 @@ mod audit;
 mod auth;
 mod bench;
 mod bench_grpc;
+mod bench_outbox;
 mod bench_stats;
 mod client;
 mod cluster;
