@@ -146,6 +146,9 @@ impl Writer {
                 last_recorded_at_micros,
                 events_written,
             }) => {
+                // The import moves the heads of its streams; the writer's cache of them is
+                // simply dropped (a replica only imports, so it never fills it anyway).
+                self.stream_heads.clear();
                 if let Err(reason) = self.apply_batch(batch, head) {
                     let _ = job.reply.send(Err(outcome_unknown(&reason)));
                     return None;

@@ -79,6 +79,26 @@ pub fn record_value(hash: &ChainHash, record_bytes: &[u8]) -> Vec<u8> {
     value
 }
 
+/// A record entry's value with its hash zeroed, ready for `record_len` record bytes to be
+/// appended; the hash is set with [`set_hash_of_value`] once they are.
+pub fn record_value_with_room_for_hash(record_len: usize) -> Vec<u8> {
+    let mut value = Vec::with_capacity(32 + record_len);
+    value.extend_from_slice(&[0u8; 32]);
+    value
+}
+
+/// The record bytes of a value built by [`record_value_with_room_for_hash`].
+pub fn record_bytes_of_value(value: &[u8]) -> &[u8] {
+    value.get(32..).unwrap_or_default()
+}
+
+/// Sets the hash of a value built by [`record_value_with_room_for_hash`].
+pub fn set_hash_of_value(value: &mut [u8], hash: &ChainHash) {
+    if let Some(slot) = value.get_mut(..32) {
+        slot.copy_from_slice(hash);
+    }
+}
+
 /// Splits a record entry into (hash, record bytes).
 pub fn split_record_value(value: &[u8]) -> Option<(ChainHash, &[u8])> {
     if value.len() < 32 {

@@ -71,6 +71,7 @@ impl EventLog {
             last_recorded_at_micros,
             refusal: refusal_on_open.clone(),
             health: health.clone(),
+            stream_heads: Default::default(),
         };
         let flusher = DurableFlusher::new(&config)?;
         #[cfg(test)]

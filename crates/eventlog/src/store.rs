@@ -287,6 +287,12 @@ impl LogTree {
 
     /// (revision, position) of the last event of a stream, `None` if the stream does not exist.
     pub(crate) fn stream_last(&self, stream_id: &str) -> Result<Option<(Revision, Position)>, EventLogError> {
+        // A stream's revisions are gapless from 0, so without revision 0 there is no
+        // stream: one point read instead of a reverse prefix scan (much cheaper in sled)
+        // for the common case of a new stream, such as every report.
+        if self.stream_position(stream_id, 0)?.is_none() {
+            return Ok(None);
+        }
         let prefix = layout::stream_index_prefix(stream_id);
         let Some(item) = self.tree.scan_prefix(&prefix).next_back() else {
             return Ok(None);

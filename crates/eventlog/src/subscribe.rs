@@ -64,6 +64,12 @@ impl Subscription {
         }
     }
 
+    /// The next event if it is already read (buffered), without reading the log or waiting:
+    /// for draining what one [`Subscription::next`] read in a batch.
+    pub fn next_buffered(&mut self) -> Option<RecordedEvent> {
+        self.buffer.pop_front()
+    }
+
     fn refill(&mut self, head: Position) -> Result<(), EventLogError> {
         let events = read_range(&self.log, self.next_position, head, EVENTS_PER_READ)?;
         self.next_position += events.len() as u64;

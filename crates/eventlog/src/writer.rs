@@ -79,7 +79,15 @@ pub(crate) struct Writer {
     /// Failing while a storage fault lasts; appends are then refused with
     /// [`EventLogError::Unavailable`].
     pub(crate) health: Arc<HealthCell>,
+    /// (revision, hash) of the last event of recently written streams, as applied to sled,
+    /// so that planning an append to a stream it knows reads nothing from sled. Updated with
+    /// every batch of appends applied, emptied by every import, and emptied when it reaches
+    /// [`STREAM_HEAD_CACHE_ENTRIES`].
+    pub(crate) stream_heads: HashMap<StreamId, (Revision, ChainHash)>,
 }
+
+/// Most streams the writer's cache of stream heads holds.
+pub(crate) const STREAM_HEAD_CACHE_ENTRIES: usize = 65_536;
 
 /// The durable half of the writer, on its own thread: flushes once for every group (or run
 /// of groups) the planner applied, then publishes the new head and acknowledges the appends.
@@ -318,7 +326,7 @@ impl Writer {
     }
 
     /// Plans one group and applies it to sled; `None` when every job was answered already.
-    fn apply_group(&mut self, group: Vec<AppendJob>) -> Option<AppliedGroup> {
+    fn apply_group(&mut self, mut group: Vec<AppendJob>) -> Option<AppliedGroup> {
         if let Some(refusal) = self.refusal_before_planning() {
             for job in group {
                 let _ = job.reply.send(Err(refusal.error()));
@@ -335,8 +343,8 @@ impl Writer {
         let mut written_request_ids: HashMap<String, usize> = HashMap::new();
         let mut planned: Vec<Planned> = Vec::with_capacity(group.len());
 
-        for (job_index, job) in group.iter().enumerate() {
-            let request = &job.request;
+        for (job_index, job) in group.iter_mut().enumerate() {
+            let request = &mut job.request;
             if let Some(&earlier) = written_request_ids.get(request.request_id.as_str()) {
                 planned.push(Planned::DuplicateOfEarlierJob(earlier));
                 continue;
@@ -372,6 +380,7 @@ impl Writer {
             }
             self.last_recorded_at_micros = recorded_at_micros;
             head_after = Some(head);
+            self.remember_stream_heads(pending_streams);
         }
 
         // Retries and refusals are answered after the flush too: a retry may point at an
@@ -403,6 +412,14 @@ impl Writer {
         })
     }
 
+    /// Keeps the stream heads of a batch that was applied to sled.
+    fn remember_stream_heads(&mut self, applied: PendingStreamHeads) {
+        if self.stream_heads.len() + applied.heads.len() > STREAM_HEAD_CACHE_ENTRIES {
+            self.stream_heads.clear();
+        }
+        self.stream_heads.extend(applied.heads);
+    }
+
     /// Why a job must be refused before it is planned, if it must.
     pub(crate) fn refusal_before_planning(&self) -> Option<Refusal> {
         if let Some(reason) = &self.refusal {
@@ -427,9 +444,11 @@ impl Writer {
     }
 
     /// Checks one append against the log and the group so far, and adds its entries to `batch`.
+    /// The payloads of an append that is written are moved into its records (the request is
+    /// not read again after planning but for its ids).
     fn plan_append(
         &mut self,
-        request: &AppendRequest,
+        request: &mut AppendRequest,
         recorded_at_micros: i64,
         batch: &mut sled::Batch,
         pending_streams: &mut PendingStreamHeads,
@@ -438,7 +457,11 @@ impl Writer {
             return self.outcome_of_earlier_append(request, first_position, last_position);
         }
 
-        let current = match pending_streams.heads.get(&request.stream_id) {
+        let current = match pending_streams
+            .heads
+            .get(&request.stream_id)
+            .or_else(|| self.stream_heads.get(&request.stream_id))
+        {
             Some(&(revision, hash)) => Some((revision, hash)),
             None => match self.log.stream_last(request.stream_id.as_str())? {
                 Some((revision, position)) => Some((revision, self.log.stored_hash(position)?)),
@@ -459,27 +482,28 @@ impl Writer {
             Some((revision, hash)) => (revision + 1, hash),
             None => (0, ZERO_HASH),
         };
-        for event in &request.events {
+        for event in &mut request.events {
             let position = self.next_position;
             let record = EventRecord {
                 position,
                 stream_id: request.stream_id.as_str().to_owned(),
                 revision: next_revision,
                 event_id: uuid::Uuid::now_v7().as_bytes().to_vec(),
-                event_type: event.event_type.clone(),
+                event_type: std::mem::take(&mut event.event_type),
                 recorded_at: recorded_at_micros,
                 occurred_at: event.occurred_at_micros,
                 actor_id: request.actor_id.clone(),
                 request_id: request.request_id.as_str().to_owned(),
                 stream_prev_hash: stream_prev_hash.to_vec(),
-                event: event.payload.clone(),
+                event: std::mem::take(&mut event.payload),
             };
-            let record_bytes = record.encode_to_vec();
-            let hash = chain_hash(&self.prev_hash, &record_bytes);
-            batch.insert(
-                &layout::record_key(position)[..],
-                layout::record_value(&hash, &record_bytes),
-            );
+            // The stored value (hash, then record bytes) is encoded in place, without a
+            // second copy of the record.
+            let mut value = layout::record_value_with_room_for_hash(record.encoded_len());
+            record.encode_raw(&mut value);
+            let hash = chain_hash(&self.prev_hash, layout::record_bytes_of_value(&value));
+            layout::set_hash_of_value(&mut value, &hash);
+            batch.insert(&layout::record_key(position)[..], value);
             batch.insert(
                 layout::stream_index_key(request.stream_id.as_str(), next_revision),
                 &position.to_be_bytes()[..],

@@ -160,11 +160,22 @@ impl LiveGovernance {
                 // The log closed (shutdown): keep what was applied.
                 return self.save(store);
             };
-            self.write()?
-                .apply_recorded(&recorded)
-                .map_err(ServiceError::Projection)?;
-            self.applied_position.send_replace(recorded.position);
-            since_save += 1;
+            // What the subscription read with this event is applied under the same lock,
+            // and the new position published once.
+            let mut applied = recorded.position;
+            {
+                let mut projection = self.write()?;
+                projection.apply_recorded(&recorded).map_err(ServiceError::Projection)?;
+                since_save += 1;
+                while since_save < SAVE_EVERY_EVENTS
+                    && let Some(recorded) = subscription.next_buffered()
+                {
+                    projection.apply_recorded(&recorded).map_err(ServiceError::Projection)?;
+                    applied = recorded.position;
+                    since_save += 1;
+                }
+            }
+            self.applied_position.send_replace(applied);
             if since_save >= SAVE_EVERY_EVENTS {
                 self.save(store)?;
                 since_save = 0;

@@ -88,12 +88,12 @@ impl IssueStore {
         principal: Option<&Principal>,
     ) -> Result<Acknowledgement, ServiceError> {
         let request_id = RequestId::try_from(request.meta.request_id.clone())?;
-        if let Some(earlier) = self.log.find_request(&request_id)? {
-            let acknowledgement = self.ack_for_earlier_append(&request, &earlier)?;
-            if let Some(principal) = principal {
-                auth::require_issue_scope(principal, &self.load(acknowledgement.issue_id, None)?.state)?;
-            }
-            return Ok(acknowledgement);
+        // A seen request id is answered with the original. A report into an issue id the
+        // server just chose skips this look-up: it is decided on a new, absent issue, and
+        // the append finds a retry by its request id anyway (`RequestIdReused` below).
+        let new_issue_report = request.issue_id_chosen_by_server && request.meta.expected_revision.is_none();
+        if !new_issue_report && let Some(earlier) = self.log.find_request(&request_id)? {
+            return self.ack_for_earlier_append_in_scope(&request, &earlier, principal);
         }
         let stream_id = stream_id_of(request.issue_id)?;
         let mut attempts = 0;
@@ -122,7 +122,7 @@ impl IssueStore {
                     // A retry whose original committed since the first look is answered
                     // with the original, not refused by the state the original produced.
                     if let Some(earlier) = self.log.find_request(&request_id)? {
-                        return self.ack_for_earlier_append(&request, &earlier);
+                        return self.ack_for_earlier_append_in_scope(&request, &earlier, principal);
                     }
                     return Err(refusal.into());
                 }
@@ -147,7 +147,7 @@ impl IssueStore {
                 // being committed: answer with the original, now durable.
                 Err(EventLogError::RequestIdReused { .. }) if request.issue_id_chosen_by_server => {
                     if let Some(earlier) = self.log.find_request(&request_id)? {
-                        return self.ack_for_earlier_append(&request, &earlier);
+                        return self.ack_for_earlier_append_in_scope(&request, &earlier, principal);
                     }
                     return Err(ServiceError::FirstAttemptInFlight {
                         request_id: request_id.to_string(),
@@ -192,6 +192,20 @@ impl IssueStore {
             });
         }
         Ok(())
+    }
+
+    /// [`Self::ack_for_earlier_append`], given only to a principal with the issue in scope.
+    fn ack_for_earlier_append_in_scope(
+        &self,
+        request: &CommandRequest,
+        earlier: &AppendOutcome,
+        principal: Option<&Principal>,
+    ) -> Result<Acknowledgement, ServiceError> {
+        let acknowledgement = self.ack_for_earlier_append(request, earlier)?;
+        if let Some(principal) = principal {
+            auth::require_issue_scope(principal, &self.load(acknowledgement.issue_id, None)?.state)?;
+        }
+        Ok(acknowledgement)
     }
 
     /// The ack of a committed append whose request id came again.
