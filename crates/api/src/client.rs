@@ -22,6 +22,8 @@ use tonic::metadata::AsciiMetadataValue;
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
 
 use crate::ack::Acknowledgement;
 use crate::commands::{CommandMeta, IssueReport, WireCommand};
@@ -313,6 +315,7 @@ pub struct Client {
     stats: StatsServiceClient<Transport>,
     audit: AuditServiceClient<Transport>,
     node: NodeServiceClient<Transport>,
+    health: HealthClient<Transport>,
     retry: RetryPolicy,
     retries: Arc<AtomicU64>,
 }
@@ -373,7 +376,8 @@ impl Client {
             issues: IssueServiceClient::with_interceptor(channel.clone(), header.clone()),
             stats: StatsServiceClient::with_interceptor(channel.clone(), header.clone()),
             audit: AuditServiceClient::with_interceptor(channel.clone(), header.clone()),
-            node: NodeServiceClient::with_interceptor(channel, header),
+            node: NodeServiceClient::with_interceptor(channel.clone(), header.clone()),
+            health: HealthClient::with_interceptor(channel, header),
             retry: RetryPolicy::default(),
             retries: Arc::new(AtomicU64::new(0)),
         })
@@ -586,6 +590,17 @@ impl Client {
         let audit = &self.audit;
         let report = self.call(request, unary!(audit, verify_log)).await?;
         Ok(verify_report_from_proto(report)?)
+    }
+
+    /// `grpc.health.v1.Health/Check` of `service` ("" for the server as a whole): true
+    /// when it answers SERVING, false for any other status. An unknown service is NOT_FOUND.
+    pub async fn health_check(&self, service: &str) -> Result<bool, ClientError> {
+        let request = tonic_health::pb::HealthCheckRequest {
+            service: service.to_owned(),
+        };
+        let health = &self.health;
+        let answer = self.call(request, unary!(health, check)).await?;
+        Ok(answer.status() == ServingStatus::Serving)
     }
 
     /// The node's role and how each of its components is doing.

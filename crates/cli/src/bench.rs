@@ -37,13 +37,20 @@ pub struct LogBenchArgs {
     payload_bytes: usize,
 }
 
-/// Runs a benchmark; the async parts run on the binary's one `runtime`.
-pub fn run(runtime: &Runtime, target: BenchTarget) -> anyhow::Result<()> {
+/// Runs one benchmark, or without a target the whole suite (`--json`: one JSON object); the
+/// async parts run on the binary's one `runtime`.
+pub fn run(
+    runtime: &Runtime,
+    target: Option<BenchTarget>,
+    suite: crate::bench_suite::SuiteArgs,
+    json: bool,
+) -> anyhow::Result<()> {
     match target {
-        BenchTarget::Log(arguments) => bench_log(runtime, arguments),
-        BenchTarget::Stats(arguments) => crate::bench_stats::bench_stats(runtime, arguments),
-        BenchTarget::Grpc(arguments) => crate::bench_grpc::bench_grpc(runtime, arguments),
-        BenchTarget::Outbox(arguments) => crate::bench_outbox::bench_outbox(runtime, arguments),
+        None => crate::bench_suite::run(runtime, suite, json),
+        Some(BenchTarget::Log(arguments)) => bench_log(runtime, arguments),
+        Some(BenchTarget::Stats(arguments)) => crate::bench_stats::bench_stats(runtime, arguments),
+        Some(BenchTarget::Grpc(arguments)) => crate::bench_grpc::bench_grpc(runtime, arguments),
+        Some(BenchTarget::Outbox(arguments)) => crate::bench_outbox::bench_outbox(runtime, arguments),
     }
 }
 

@@ -7,9 +7,11 @@ mod bench;
 mod bench_grpc;
 mod bench_outbox;
 mod bench_stats;
+mod bench_suite;
 mod client;
 mod cluster;
 mod demo;
+mod load;
 mod output;
 mod rebuild;
 mod serve;
@@ -74,11 +76,16 @@ enum Command {
         #[command(subcommand)]
         command: audit::AuditCommand,
     },
-    /// Benchmarks, each printed beside the storage bound measured in the same run.
+    /// Benchmarks, each figure beside its bound measured in the same run; without a target, the whole suite.
+    #[command(args_conflicts_with_subcommands = true)]
     Bench {
         #[command(subcommand)]
-        target: bench::BenchTarget,
+        target: Option<bench::BenchTarget>,
+        #[command(flatten)]
+        suite: bench_suite::SuiteArgs,
     },
+    /// Load any server: N clients over M connections, one mix of calls; throughput, latency, errors by code.
+    Load(load::LoadArgs),
     /// Drive the API with a deterministic, seeded workload of a district's years of issues.
     Simulate(simulate::SimulateArgs),
     /// Governance figures (办结率 and the rest) for a scope, category, period and instant.
@@ -113,11 +120,12 @@ fn run(runtime: &tokio::runtime::Runtime, cli: Cli) -> anyhow::Result<()> {
             println!("{}", serve::load_registry(registry.as_deref())?.to_json_pretty()?);
             Ok(())
         }
-        Command::Bench { target } => bench::run(runtime, target),
+        Command::Bench { target, suite } => bench::run(runtime, target, suite, json),
         Command::Rebuild(arguments) => rebuild::run(json, arguments),
         Command::Demo(arguments) => runtime.block_on(demo::run(json, arguments)),
         Command::Issue(command) => runtime.block_on(async { client::run(&connect().await?, json, command).await }),
         Command::Audit { command } => runtime.block_on(async { audit::run(&connect().await?, json, command).await }),
+        Command::Load(arguments) => runtime.block_on(load::run(&server, connect, json, arguments)),
         Command::Simulate(arguments) => {
             runtime.block_on(async { simulate::run(&connect().await?, json, arguments).await })
         }
