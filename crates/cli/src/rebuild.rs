@@ -32,7 +32,6 @@ pub fn run(json: bool, arguments: RebuildArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut projection = GovernanceProjection::replay(&log, head, |position| bar.set_position(position))?;
     let replayed = started.elapsed().as_secs_f64();
-    store.clear()?;
     projection.save_all(&store)?;
     bar.finish_and_clear();
     log.close()?;

@@ -57,7 +57,7 @@ pub use error::EventLogError;
 pub use health::LogHealth;
 pub use import::{ImportedEvent, MAX_EVENTS_PER_IMPORT};
 pub use log::EventLog;
-pub use projection_store::ProjectionStore;
+pub use projection_store::{CHECKPOINT_CHUNK_ENTRIES, ProjectionStore};
 pub use record::{EventRecord, chain_hash};
 pub use storage_bound::{StorageBound, measure_storage_bound};
 pub use store::{Durability, EventLogConfig};

@@ -9,6 +9,11 @@ pub(crate) const PROJECTION_TREE_NAME: &[u8] = b"gridledger-projections";
 const POSITION_KIND: u8 = b'p';
 const ENTRY_KIND: u8 = b'k';
 
+/// The most entries one sled batch of [`ProjectionStore::write_unpositioned`] or
+/// [`ProjectionStore::clear`] holds, so that a checkpoint of millions of issues is written
+/// and removed in bounded memory.
+pub const CHECKPOINT_CHUNK_ENTRIES: usize = 16_384;
+
 /// One projection's checkpoint: a set of key/value entries and the log position they
 /// reflect. A commit writes changed entries and the new position in one atomic batch, so a
 /// crash leaves either the old checkpoint or the new one, never a mix.
@@ -97,15 +102,84 @@ impl ProjectionStore {
         Ok(())
     }
 
-    /// Removes the whole checkpoint (before a rebuild).
-    pub fn clear(&self) -> Result<(), EventLogError> {
-        let mut batch = sled::Batch::default();
-        for item in self.tree.scan_prefix(&self.prefix).keys() {
-            batch.remove(item.map_err(storage("listing a projection checkpoint"))?);
+    /// Writes `changes` without touching the position, in batches of at most
+    /// [`CHECKPOINT_CHUNK_ENTRIES`] entries, for a checkpoint too large for one batch.
+    ///
+    /// Only allowed while the checkpoint has no position (after [`Self::clear`]): the entries
+    /// belong to no checkpoint until a [`Self::commit`] gives them their position, and a
+    /// reader that finds entries without a position must treat them as an interrupted
+    /// rebuild (see [`Self::has_entries_without_position`]).
+    pub fn write_unpositioned(
+        &self,
+        changes: impl IntoIterator<Item = (Vec<u8>, Option<Vec<u8>>)>,
+    ) -> Result<(), EventLogError> {
+        let position = self.position()?;
+        if position != 0 {
+            return Err(EventLogError::invalid(
+                "projection checkpoint",
+                "entries may be written without a position only into a cleared checkpoint",
+            ));
         }
+        let mut batch = sled::Batch::default();
+        let mut in_batch = 0usize;
+        for (key, value) in changes {
+            let key = self.key(ENTRY_KIND, &key);
+            match value {
+                Some(value) => batch.insert(key, value),
+                None => batch.remove(key),
+            }
+            in_batch += 1;
+            if in_batch == CHECKPOINT_CHUNK_ENTRIES {
+                self.tree
+                    .apply_batch(std::mem::take(&mut batch))
+                    .map_err(storage("writing a projection checkpoint"))?;
+                in_batch = 0;
+            }
+        }
+        if in_batch > 0 {
+            self.tree
+                .apply_batch(batch)
+                .map_err(storage("writing a projection checkpoint"))?;
+        }
+        Ok(())
+    }
+
+    /// Whether the checkpoint holds entries but no position: a rebuild that stopped before
+    /// its final commit. Such entries describe no position and must not be loaded.
+    pub fn has_entries_without_position(&self) -> Result<bool, EventLogError> {
+        if self.position()? != 0 {
+            return Ok(false);
+        }
+        Ok(self.entries().next().transpose()?.is_some())
+    }
+
+    /// Removes the whole checkpoint (before a rebuild): the position first (durably), so
+    /// that a crash part-way leaves entries without a position, never a mix that claims one;
+    /// then the entries in batches of at most [`CHECKPOINT_CHUNK_ENTRIES`].
+    pub fn clear(&self) -> Result<(), EventLogError> {
         self.tree
-            .apply_batch(batch)
+            .remove(self.key(POSITION_KIND, &[]))
             .map_err(storage("clearing a projection checkpoint"))?;
+        self.db.flush().map_err(storage("flushing a projection checkpoint"))?;
+        loop {
+            let mut batch = sled::Batch::default();
+            let mut in_batch = 0usize;
+            for item in self
+                .tree
+                .scan_prefix(&self.prefix)
+                .keys()
+                .take(CHECKPOINT_CHUNK_ENTRIES)
+            {
+                batch.remove(item.map_err(storage("listing a projection checkpoint"))?);
+                in_batch += 1;
+            }
+            if in_batch == 0 {
+                break;
+            }
+            self.tree
+                .apply_batch(batch)
+                .map_err(storage("clearing a projection checkpoint"))?;
+        }
         self.db.flush().map_err(storage("flushing a projection checkpoint"))?;
         Ok(())
     }

@@ -11,6 +11,10 @@ use crate::aggregates::Aggregates;
 use crate::error::ProjectionError;
 use crate::facts::{IssueFacts, MeetingFacts};
 
+
+/// One checkpoint entry to write: its key and its value (`None` removes it).
+type CheckpointChange = (Vec<u8>, Option<Vec<u8>>);
+
 /// Name of the governance projection's checkpoint in the log's database.
 pub const CHECKPOINT_NAME: &str = "governance";
 
@@ -245,6 +249,11 @@ impl GovernanceProjection {
             position: store.position()?,
             ..GovernanceProjection::default()
         };
+        if store.has_entries_without_position()? {
+            return Err(ProjectionError::corrupt_checkpoint(
+                "entries without a position (a rebuild stopped before it finished)",
+            ));
+        }
         for entry in store.entries() {
             let (key, value) = entry?;
             match key.split_first() {
@@ -300,46 +309,57 @@ impl GovernanceProjection {
         Ok(projection)
     }
 
+    /// The checkpoint entry of the issue at `ordinal` (`None` past the end).
+    fn issue_entry(&self, ordinal: u32) -> Option<Result<CheckpointChange, ProjectionError>> {
+        let issue_id = self.issue_ids.get(ordinal as usize)?;
+        let facts = self.issues.get(ordinal as usize)?;
+        let stored = StoredIssue {
+            grid: self.grids[facts.grid as usize].clone(),
+            category: self.categories[facts.category as usize].clone(),
+            facts: facts.clone(),
+        };
+        let mut key = vec![ISSUE_KEY];
+        key.extend_from_slice(issue_id.as_uuid().as_bytes());
+        Some(
+            postcard::to_stdvec(&stored)
+                .map(|value| (key, Some(value)))
+                .map_err(ProjectionError::encode),
+        )
+    }
+
+    /// The checkpoint entry of the meeting `meeting_id` (`None` if unknown).
+    fn meeting_entry(&self, meeting_id: &str) -> Option<Result<CheckpointChange, ProjectionError>> {
+        let meeting = self.meetings.get(meeting_id)?;
+        let stored = StoredMeeting {
+            concluded_at: meeting.concluded_at,
+            participants: meeting.participants,
+            issues: meeting
+                .issues
+                .iter()
+                .map(|ordinal| self.issue_ids[*ordinal as usize])
+                .collect(),
+        };
+        let mut key = vec![MEETING_KEY];
+        key.extend_from_slice(meeting_id.as_bytes());
+        Some(
+            postcard::to_stdvec(&stored)
+                .map(|value| (key, Some(value)))
+                .map_err(ProjectionError::encode),
+        )
+    }
+
     /// Writes what changed since the last save, with the position, as one atomic checkpoint.
     pub fn save(&mut self, store: &ProjectionStore) -> Result<(), ProjectionError> {
         let mut changes = Vec::with_capacity(self.changed_issues.len() + self.changed_meetings.len());
         for &ordinal in &self.changed_issues {
-            let (Some(issue_id), Some(facts)) =
-                (self.issue_ids.get(ordinal as usize), self.issues.get(ordinal as usize))
-            else {
-                continue;
-            };
-            let stored = StoredIssue {
-                grid: self.grids[facts.grid as usize].clone(),
-                category: self.categories[facts.category as usize].clone(),
-                facts: facts.clone(),
-            };
-            let mut key = vec![ISSUE_KEY];
-            key.extend_from_slice(issue_id.as_uuid().as_bytes());
-            changes.push((
-                key,
-                Some(postcard::to_stdvec(&stored).map_err(ProjectionError::encode)?),
-            ));
+            if let Some(entry) = self.issue_entry(ordinal) {
+                changes.push(entry?);
+            }
         }
         for meeting_id in &self.changed_meetings {
-            let Some(meeting) = self.meetings.get(meeting_id) else {
-                continue;
-            };
-            let stored = StoredMeeting {
-                concluded_at: meeting.concluded_at,
-                participants: meeting.participants,
-                issues: meeting
-                    .issues
-                    .iter()
-                    .map(|ordinal| self.issue_ids[*ordinal as usize])
-                    .collect(),
-            };
-            let mut key = vec![MEETING_KEY];
-            key.extend_from_slice(meeting_id.as_bytes());
-            changes.push((
-                key,
-                Some(postcard::to_stdvec(&stored).map_err(ProjectionError::encode)?),
-            ));
+            if let Some(entry) = self.meeting_entry(meeting_id) {
+                changes.push(entry?);
+            }
         }
         store.commit(self.position, changes)?;
         self.changed_issues.clear();
@@ -360,11 +380,34 @@ impl GovernanceProjection {
         !self.changed_issues.is_empty() || !self.changed_meetings.is_empty()
     }
 
-    /// Saves everything (after a rebuild into an empty store).
+    /// Replaces the store's checkpoint with the whole projection (after a rebuild), in
+    /// bounded memory: the old checkpoint is cleared, the entries are written in chunks
+    /// without a position, and a last commit gives them the projection's position. A crash
+    /// part-way leaves entries without a position, which [`Self::load`] refuses as corrupt,
+    /// so the server replays the log instead of trusting half a checkpoint.
     pub fn save_all(&mut self, store: &ProjectionStore) -> Result<(), ProjectionError> {
-        self.changed_issues = (0..self.issues.len() as u32).collect();
-        self.changed_meetings = self.meetings.keys().cloned().collect();
-        self.save(store)
+        store.clear()?;
+        let mut failure = None;
+        let issues = (0..self.issues.len() as u32).filter_map(|ordinal| self.issue_entry(ordinal));
+        let meetings = self
+            .meetings
+            .keys()
+            .filter_map(|meeting_id| self.meeting_entry(meeting_id));
+        let entries = issues.chain(meetings).map_while(|entry| match entry {
+            Ok(entry) => Some(entry),
+            Err(error) => {
+                failure = Some(error);
+                None
+            }
+        });
+        store.write_unpositioned(entries)?;
+        if let Some(error) = failure {
+            return Err(error);
+        }
+        store.commit(self.position, Vec::new())?;
+        self.changed_issues.clear();
+        self.changed_meetings.clear();
+        Ok(())
     }
 }
 

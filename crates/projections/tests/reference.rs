@@ -403,5 +403,19 @@ fn replay_and_checkpoint_equal_live() -> anyhow::Result<()> {
             }
         }
     }
+    // A rebuild that stopped after writing entries but before its position: refused, so the
+    // server replays the log rather than trusting half a checkpoint.
+    store.clear()?;
+    store.write_unpositioned(vec![(b"i0123456789abcdef".to_vec(), Some(vec![1, 2, 3]))])?;
+    match GovernanceProjection::load(&store) {
+        Err(gridledger_projections::ProjectionError::CorruptCheckpoint(reason)) => {
+            assert!(reason.contains("without a position"), "{reason}");
+        }
+        Err(other) => anyhow::bail!("an interrupted rebuild must be refused as corrupt, got {other}"),
+        Ok(_) => anyhow::bail!("an interrupted rebuild must be refused, but it loaded"),
+    }
+    // A complete save_all over it replaces it.
+    saved.save_all(&store)?;
+    assert_eq!(GovernanceProjection::load(&store)?.position(), saved.position());
     Ok(())
 }

@@ -360,8 +360,7 @@ pub fn large_log(
     let issues = projection.issue_count();
     drop(projection);
     // The checkpoint, built as the server builds it: following the log, saved every
-    // CHECKPOINT_EVERY_EVENTS (one `save_all` of millions of issues is one sled batch of them
-    // all, and takes tens of GiB).
+    // CHECKPOINT_EVERY_EVENTS.
     let store = log.projection_store(CHECKPOINT_NAME)?;
     store.clear()?;
     let head = log.head().position;
