@@ -133,6 +133,8 @@ impl ProjectionStore {
                 self.tree
                     .apply_batch(std::mem::take(&mut batch))
                     .map_err(storage("writing a projection checkpoint"))?;
+                // Flushing each chunk keeps sled's dirty pages, and so memory, bounded.
+                self.db.flush().map_err(storage("flushing a projection checkpoint"))?;
                 in_batch = 0;
             }
         }
