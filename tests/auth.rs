@@ -35,7 +35,7 @@ const INVALID_TOKEN: &str = "invalid or revoked token";
 
 /// Two districts, so that "the whole log" is more than one district.
 const REGISTRY: &str = r#"{
-  "districts": [{"code": "runzhou", "display_name": "Runzhou"}, {"code": "dantu", "display_name": "Dantu"}],
+  "districts": [{"code": "runzhou", "display_name": "Runzhou", "time_zone": "Asia/Shanghai"}, {"code": "dantu", "display_name": "Dantu", "time_zone": "Asia/Shanghai"}],
   "streets": [{"code": "runzhou.s1", "display_name": "R1"}, {"code": "dantu.s1", "display_name": "D1"}],
   "communities": [
     {"code": "runzhou.s1.c01", "display_name": "R1C1"},
@@ -395,6 +395,7 @@ impl World {
             ServerConfig {
                 data_dir: directory.path().join("data"),
                 listen: "127.0.0.1:0".parse()?,
+                http: None,
                 registry: Registry::from_json_str(REGISTRY)?,
                 auth: Some(AuthConfig {
                     reload_interval: Some(Duration::from_millis(50)),

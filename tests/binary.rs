@@ -359,6 +359,64 @@ fn stats_from_the_cli_as_json_and_csv() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `gridledger stats` reads dates and months in the zone of the scope's district, which
+/// it asks the server for: the built-in Runzhou keeps Asia/Shanghai (UTC+8).
+#[test]
+fn stats_dates_and_months_are_the_district_s_local_ones() -> anyhow::Result<()> {
+    let served = Served::start()?;
+    // 23:30 on 31 January and 07:00 on 1 February in Shanghai.
+    for occurred_at in ["2026-01-31T15:30:00Z", "2026-01-31T23:00:00Z"] {
+        served.text(&[
+            "report",
+            "--grid",
+            "runzhou.s3.c01.g02",
+            "--category",
+            "dispute",
+            "--title",
+            "noise at night",
+            "--reporter",
+            "worker-3",
+            "--occurred-at",
+            occurred_at,
+        ])?;
+    }
+    let accepted = |arguments: &[&str]| -> anyhow::Result<Option<u64>> {
+        let mut all = vec!["stats"];
+        all.extend_from_slice(arguments);
+        Ok(served.json(&all)?["accepted"].as_u64())
+    };
+    for (arguments, expected) in [
+        (&["--month", "2026-02"][..], 1),
+        (&["--month", "2026-01", "--scope", "runzhou.s3"][..], 1),
+        (&["--from", "2026-02-01", "--to", "2026-03-01"][..], 1),
+        (&["--from", "2026-02-01T07:00", "--to", "2026-03-01"][..], 1),
+        (&["--from", "2026-02-01T07:01", "--to", "2026-03-01"][..], 0),
+        (&["--from", "2026-02-01T00:00:00Z"][..], 0),
+        (&["--month", "2026-01", "--time-zone", "UTC"][..], 2),
+    ] {
+        assert_eq!(accepted(arguments)?, Some(expected), "{arguments:?}");
+    }
+    let months = served.json(&["stats", "--by", "month"])?;
+    let rows: Vec<(Option<&str>, Option<u64>)> = months
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|row| (row["key"].as_str(), row["stats"]["accepted"].as_u64()))
+        .collect();
+    assert_eq!(rows, [(Some("2026-01"), Some(1)), (Some("2026-02"), Some(1))]);
+    let refused = Command::new(env!("CARGO_BIN_EXE_gridledger"))
+        .args(["--server", &served.url(), "stats", "--month", "Feb"])
+        .output()?;
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains(
+            "invalid --month: \"Feb\" is not a month; expected a month YYYY-MM, local meaning in Asia/Shanghai"
+        ),
+        "{refused:?}"
+    );
+    served.stop()?;
+    Ok(())
+}
+
 #[test]
 fn a_python_grpc_client_built_from_proto_alone_walks_an_issue() -> anyhow::Result<()> {
     let served = Served::start()?;

@@ -183,7 +183,9 @@ async fn a_restart_resumes_from_the_checkpoint_and_a_rebuild_equals_live() -> an
     let log = EventLog::open(EventLogConfig::new(&data_dir))?;
     let store = log.projection_store(CHECKPOINT_NAME)?;
     store.clear()?;
-    let mut rebuilt = GovernanceProjection::replay(&log, head, |_| {})?;
+    // In UTC, as `gridledger rebuild` folds it: the server builds Shanghai's months on load.
+    let utc = gridledger_domain::DistrictTimeZone::utc();
+    let mut rebuilt = GovernanceProjection::replay(&log, utc.zone(), head, |_| {})?;
     rebuilt.save_all(&store)?;
     log.close()?;
     drop((store, log));

@@ -262,6 +262,7 @@ async fn check(pki: &Pki, scenario: &Scenario) -> anyhow::Result<Result<(), Stri
             "127.0.0.1:0"
         }
         .parse()?,
+        http: None,
         registry: Registry::builtin_runzhou(),
         auth: setup.auth.then(|| AuthConfig {
             reload_on_sighup: false,

@@ -171,6 +171,7 @@ pub fn loopback_config(data_dir: std::path::PathBuf) -> anyhow::Result<ServerCon
     Ok(ServerConfig {
         data_dir,
         listen: "127.0.0.1:0".parse()?,
+        http: None,
         registry: Registry::builtin_runzhou(),
         auth: None,
         tls: None,

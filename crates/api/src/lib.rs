@@ -8,6 +8,8 @@
 //!   their filters ([`StatsFilter`], checked against the registry once), recorded events,
 //!   acknowledgements ([`Acknowledgement`]), the node's status ([`NodeStatusView`]) and the
 //!   metadata keys.
+//! - [`local_time`]: times typed by people (`2026-02-01`, `2026-02-01T07:00`, `2026-02`),
+//!   read in a district's time zone; the one parser of the CLI, the HTTP API and the dashboard.
 //! - [`client::Client`]: the typed client every client-side command uses.
 //! - [`GridledgerCodec`]: the codec of every service and client: a request that does not
 //!   decode is INVALID_ARGUMENT, a command is at most [`MAX_COMMAND_REQUEST_BYTES`] as
@@ -23,6 +25,7 @@ pub mod client;
 mod commands;
 mod grpc_codec;
 mod issue;
+pub mod local_time;
 mod metadata;
 mod node;
 mod recorded;
@@ -57,7 +60,7 @@ pub use grpc_codec::{
 };
 pub use issue::{IssueView, issue_to_proto};
 pub use metadata::{ACTOR_METADATA_KEY, MAX_ACTOR_CHARS, actor_of};
-pub use node::{ComponentStatus, NodeStatusView, node_status_from_proto, node_status_to_proto};
+pub use node::{ComponentStatus, NodeDistrict, NodeStatusView, node_status_from_proto, node_status_to_proto};
 pub use recorded::{
     ReplayStep, recorded_from_proto, recorded_to_proto, replay_step_from_proto, verify_report_from_proto,
     verify_report_to_proto,

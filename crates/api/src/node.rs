@@ -19,11 +19,23 @@ pub struct ComponentStatus {
     pub detail: String,
 }
 
-/// A node: its role (`district` or `stats`) and its components.
+/// A district a node answers for, and the IANA time zone its calendar is kept in.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NodeDistrict {
+    /// The district code (`runzhou`).
+    pub code: String,
+    /// Its IANA time zone (`Asia/Shanghai`).
+    pub time_zone: String,
+}
+
+/// A node: its role (`district` or `stats`), its components and its districts.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct NodeStatusView {
     pub role: String,
     pub components: Vec<ComponentStatus>,
+    /// The districts of its registry, in registered order (empty from a server that
+    /// predates them).
+    pub districts: Vec<NodeDistrict>,
 }
 
 impl NodeStatusView {
@@ -55,6 +67,14 @@ pub fn node_status_to_proto(status: &NodeStatusView) -> proto::NodeStatus {
                 detail: component.detail.clone(),
             })
             .collect(),
+        districts: status
+            .districts
+            .iter()
+            .map(|district| proto::NodeDistrict {
+                code: district.code.clone(),
+                time_zone: district.time_zone.clone(),
+            })
+            .collect(),
     }
 }
 
@@ -73,6 +93,14 @@ pub fn node_status_from_proto(status: proto::NodeStatus) -> NodeStatusView {
                 lag_events: component.lag_events,
                 lag_seconds: component.lag_seconds,
                 detail: component.detail,
+            })
+            .collect(),
+        districts: status
+            .districts
+            .into_iter()
+            .map(|district| NodeDistrict {
+                code: district.code,
+                time_zone: district.time_zone,
             })
             .collect(),
     }

@@ -614,7 +614,7 @@ async fn the_registry_travels_in_its_bucket() -> anyhow::Result<()> {
     let builtin = Registry::builtin_runzhou();
     let small = Registry::from_json_str(
         r#"{
-          "districts":   [{"code": "runzhou", "display_name": "Runzhou"}],
+          "districts":   [{"code": "runzhou", "display_name": "Runzhou", "time_zone": "Asia/Shanghai"}],
           "streets":     [{"code": "runzhou.s1", "display_name": "Street 1"}],
           "communities": [{"code": "runzhou.s1.c01", "display_name": "Community 1"}],
           "grids":       [{"code": "runzhou.s1.c01.g01", "display_name": "Grid 1"}],

@@ -144,7 +144,8 @@ pub fn bench_stats(runtime: &Runtime, arguments: StatsBenchArgs) -> anyhow::Resu
     }
     let read_all_per_second = head as f64 / started.elapsed().as_secs_f64().max(f64::EPSILON);
     let started = Instant::now();
-    let mut rebuilt = GovernanceProjection::replay(&log, head, |_| {})?;
+    let time_zone = registry.districts()[0].time_zone().clone();
+    let mut rebuilt = GovernanceProjection::replay(&log, &time_zone, head, |_| {})?;
     let rebuild_per_second = head as f64 / started.elapsed().as_secs_f64().max(f64::EPSILON);
     // What a restart does instead of a replay: load the checkpoint.
     let store = log.projection_store("bench")?;
@@ -152,7 +153,7 @@ pub fn bench_stats(runtime: &Runtime, arguments: StatsBenchArgs) -> anyhow::Resu
     rebuilt.save_all(&store)?;
     let save_seconds = started.elapsed().as_secs_f64();
     let started = Instant::now();
-    let loaded = GovernanceProjection::load(&store)?;
+    let loaded = GovernanceProjection::load(&store, &time_zone)?;
     let load_seconds = started.elapsed().as_secs_f64();
     anyhow::ensure!(
         loaded.issue_count() == rebuilt.issue_count(),
@@ -162,7 +163,7 @@ pub fn bench_stats(runtime: &Runtime, arguments: StatsBenchArgs) -> anyhow::Resu
 
     // 2. A projection of `issues` issues, built in memory, queried at every scope.
     let bar = progress_bar(arguments.issues as u64, "building the projection".to_owned());
-    let mut projection = GovernanceProjection::default();
+    let mut projection = GovernanceProjection::new(&time_zone);
     let mut position = 0;
     for number in 0..arguments.issues {
         let (stream, events) = synthetic_issue(number, &registry)?;

@@ -1,5 +1,6 @@
-//! `gridledger demo`: a throwaway server, the Runzhou simulation through its API, the district's figures beside the published ones, and a verified log.
+//! `gridledger demo`: a throwaway server, the Runzhou simulation through its API, the district's figures beside the published ones, and a verified log; with `--serve`, the node and its dashboard stay up until Ctrl-C.
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use clap::Args;
@@ -19,6 +20,13 @@ pub struct DemoArgs {
     /// Concurrent issue walks.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
+    /// After the figures, keep the demo node up with its HTTP API and dashboard until
+    /// Ctrl-C (or SIGTERM), and print the dashboard's URL.
+    #[arg(long)]
+    serve: bool,
+    /// Where `--serve` serves the dashboard (a loopback address; port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:8080", requires = "serve")]
+    http: SocketAddr,
 }
 
 /// The reference district's published figures
@@ -58,7 +66,11 @@ pub fn figures_beside_published(district: &GovernanceStats) -> String {
 
 pub async fn run(json: bool, arguments: DemoArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let server = ThrowawayServer::start("gridledger-demo-", None).await?;
+    let http = arguments.serve.then_some(arguments.http);
+    let server = ThrowawayServer::start_with_http("gridledger-demo-", None, http).await?;
+    let dashboard = server
+        .http_addr()
+        .map(|address| crate::serve::dashboard_url(address, false));
     if !json {
         println!(
             "gridledger demo: a fresh node on {}, data in {}",
@@ -77,22 +89,30 @@ pub async fn run(json: bool, arguments: DemoArgs) -> anyhow::Result<()> {
     let streets = breakdown_rows(&client, &everything, GroupBy::Street).await?;
     let verified = client.verify_log(0, 0).await?;
     drop(client);
-    let _scratch = server.shutdown().await?;
+    let server = match dashboard {
+        // Without --serve the node stops here; with it, once Ctrl-C comes (below).
+        None => {
+            let _scratch = server.shutdown().await?;
+            None
+        }
+        Some(_) => Some(server),
+    };
     anyhow::ensure!(verified.ok, "the log did not verify: {}", verified.message);
     if json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "seed": arguments.seed,
-                "commands": summary.commands_sent,
-                "district": stats_json(&district),
-                "streets": crate::stats::rows_json(&streets),
-                "verified_events": verified.events_checked,
-                "head_hash": hex::encode(verified.head_hash),
-                "seconds": started.elapsed().as_secs_f64(),
-            })
-        );
-        return Ok(());
+        let mut report = serde_json::json!({
+            "seed": arguments.seed,
+            "commands": summary.commands_sent,
+            "district": stats_json(&district),
+            "streets": crate::stats::rows_json(&streets),
+            "verified_events": verified.events_checked,
+            "head_hash": hex::encode(verified.head_hash),
+            "seconds": started.elapsed().as_secs_f64(),
+        });
+        if let Some(url) = &dashboard {
+            report["dashboard"] = serde_json::Value::String(url.clone());
+        }
+        println!("{report}");
+        return serve_until_stopped(server, dashboard.as_deref(), json).await;
     }
     println!(
         "{} commands in {:.1} s ({:.0}/s) through the gRPC API",
@@ -111,6 +131,31 @@ pub async fn run(json: bool, arguments: DemoArgs) -> anyhow::Result<()> {
         hex::encode(verified.head_hash),
         started.elapsed().as_secs_f64()
     );
+    serve_until_stopped(server, dashboard.as_deref(), json).await
+}
+
+/// With `--serve`: says where the dashboard is, keeps the node up until SIGINT or SIGTERM,
+/// then stops it gracefully (its scratch directory goes with it).
+async fn serve_until_stopped(
+    server: Option<ThrowawayServer>,
+    dashboard: Option<&str>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let (Some(server), Some(url)) = (server, dashboard) else {
+        return Ok(());
+    };
+    let line = format!("dashboard on {url} (the API under {url}api/v1/); Ctrl-C to stop the demo node");
+    if json {
+        eprintln!("{line}");
+    } else {
+        println!();
+        println!("{line}");
+    }
+    crate::serve::shutdown_signal().await;
+    let _scratch = server.shutdown().await?;
+    if !json {
+        println!("demo node stopped");
+    }
     Ok(())
 }
 

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Args;
+use gridledger_domain::DistrictTimeZone;
 use gridledger_eventlog::{EventLog, EventLogConfig};
 use gridledger_projections::{CHECKPOINT_NAME, GovernanceProjection};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -30,7 +31,11 @@ pub fn run(json: bool, arguments: RebuildArgs) -> anyhow::Result<()> {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let started = Instant::now();
-    let mut projection = GovernanceProjection::replay(&log, head, |position| bar.set_position(position))?;
+    // The checkpoint holds instants only; the server builds the months in its district's
+    // zone when it loads it, so the zone folded in here does not matter.
+    let mut projection = GovernanceProjection::replay(&log, DistrictTimeZone::utc().zone(), head, |position| {
+        bar.set_position(position)
+    })?;
     let replayed = started.elapsed().as_secs_f64();
     projection.save_all(&store)?;
     bar.finish_and_clear();

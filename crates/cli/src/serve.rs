@@ -1,4 +1,4 @@
-//! `gridledger serve`: runs the gRPC service until SIGINT or SIGTERM, then shuts down gracefully.
+//! `gridledger serve`: runs the gRPC service (and, with `--http`, the HTTP read API and the dashboard) until SIGINT or SIGTERM, then shuts down gracefully.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,6 +16,10 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free one).
     #[arg(long, env = "GRIDLEDGER_LISTEN", default_value = "127.0.0.1:50051")]
     listen: SocketAddr,
+    /// Also serve the HTTP read API (JSON, CSV) and the analysts' dashboard on this address,
+    /// e.g. 127.0.0.1:8080 (port 0 picks a free one); same policy, `--auth` and TLS as gRPC.
+    #[arg(long, env = "GRIDLEDGER_HTTP")]
+    http: Option<SocketAddr>,
     /// Registry JSON file, or `builtin:runzhou` / `builtin:dantu`; without it, the built-in
     /// synthetic Runzhou registry.
     #[arg(long, env = "GRIDLEDGER_REGISTRY")]
@@ -80,6 +84,7 @@ pub async fn run(arguments: ServeArgs) -> anyhow::Result<()> {
     let config = ServerConfig {
         data_dir: arguments.data.clone(),
         listen: arguments.listen,
+        http: arguments.http,
         registry,
         auth: arguments.security.auth_config(),
         tls: arguments.security.tls_config()?,
@@ -90,15 +95,24 @@ pub async fn run(arguments: ServeArgs) -> anyhow::Result<()> {
         }),
     };
     let policy = config.serving_policy();
+    let https = config.tls.is_some();
     let server = start(config, shutdown_signal()).await?;
     println!(
         "gridledger listening on {} (data in {}); {policy}",
         server.local_addr,
         arguments.data.display()
     );
+    if let Some(http_addr) = server.http_addr {
+        println!("gridledger dashboard on {}", dashboard_url(http_addr, https));
+    }
     server.wait().await?;
     println!("gridledger stopped cleanly");
     Ok(())
+}
+
+/// The dashboard's URL on `address` (the API is under `/api/v1/`).
+pub fn dashboard_url(address: SocketAddr, https: bool) -> String {
+    format!("{}://{address}/", if https { "https" } else { "http" })
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

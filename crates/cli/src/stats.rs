@@ -4,13 +4,14 @@ use std::fmt::Write as _;
 
 use anyhow::Context;
 use clap::Args;
-use gridledger_api::StatsFilter;
 use gridledger_api::client::Client;
-use gridledger_domain::{CategoryCode, JurisdictionCode, Timestamp};
+use gridledger_api::local_time::{needs_time_zone, parse_instant, parse_month};
+use gridledger_api::{NodeDistrict, StatsFilter, WireError};
+use gridledger_domain::{CategoryCode, DistrictTimeZone, JurisdictionCode, JurisdictionLevel};
 use gridledger_projections::{GovernanceStats, GroupBy};
 use serde_json::{Value, json};
 
-use crate::args::{StableName, named, optional_code, parse_time};
+use crate::args::{StableName, invalid, named, optional_code};
 
 #[derive(Debug, Args)]
 pub struct StatsArgs {
@@ -22,15 +23,23 @@ pub struct StatsArgs {
     group_by: Option<GroupBy>,
     #[arg(long, default_value = "")]
     category: String,
-    /// Start of the period on the report date (RFC 3339 or YYYY-MM-DD), inclusive.
-    #[arg(long, value_parser = parse_time)]
-    from: Option<Timestamp>,
-    /// End of the period (RFC 3339 or YYYY-MM-DD), exclusive.
-    #[arg(long, value_parser = parse_time)]
-    to: Option<Timestamp>,
-    /// The figures exactly as the log stood at this instant (RFC 3339 or YYYY-MM-DD).
-    #[arg(long, value_parser = parse_time)]
-    as_of: Option<Timestamp>,
+    /// Start of the period on the report date, inclusive: a date YYYY-MM-DD (local
+    /// midnight), a local time YYYY-MM-DDTHH:MM[:SS], or RFC 3339 with an offset or Z.
+    #[arg(long)]
+    from: Option<String>,
+    /// End of the period, exclusive (the same forms as --from).
+    #[arg(long)]
+    to: Option<String>,
+    /// The period as one whole local month, YYYY-MM (instead of --from and --to).
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    month: Option<String>,
+    /// The figures exactly as the log stood at this instant (the same forms as --from).
+    #[arg(long)]
+    as_of: Option<String>,
+    /// The IANA time zone (Asia/Shanghai) dates, local times and months are read in.
+    /// Default: the zone of the scope's district, as the server's registry states it.
+    #[arg(long)]
+    time_zone: Option<String>,
     /// Comma-separated values for spreadsheets.
     #[arg(long, conflicts_with = "json")]
     csv: bool,
@@ -175,19 +184,94 @@ pub async fn breakdown_rows(
 }
 
 impl StatsArgs {
-    fn filter(&self) -> anyhow::Result<StatsFilter> {
+    /// The time values given, with their flags.
+    fn time_values(&self) -> impl Iterator<Item = &str> {
+        [&self.from, &self.to, &self.month, &self.as_of]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+    }
+
+    /// The filter, dates and months read in `zone`.
+    fn filter(&self, zone: &DistrictTimeZone) -> anyhow::Result<StatsFilter> {
+        let instant = |field: &'static str, value: &Option<String>| {
+            value
+                .as_deref()
+                .map(|text| parse_instant(field, text, zone.zone()))
+                .transpose()
+                .map_err(invalid)
+        };
+        let (period_start, period_end) = match &self.month {
+            Some(month) => {
+                let (start, end) = parse_month("--month", month, zone.zone()).map_err(invalid)?;
+                (Some(start), Some(end))
+            }
+            None => (instant("--from", &self.from)?, instant("--to", &self.to)?),
+        };
         Ok(StatsFilter {
             scope: optional_code("scope", JurisdictionCode::parse, &self.scope)?,
             category: optional_code("category", CategoryCode::parse, &self.category)?,
-            period_start: self.from,
-            period_end: self.to,
-            as_of: self.as_of,
+            period_start,
+            period_end,
+            as_of: instant("--as-of", &self.as_of)?,
         })
+    }
+
+    /// The zone dates and months are read in: --time-zone, else (only when a value needs
+    /// one) the zone of the scope's district as the server states it.
+    async fn time_zone(&self, client: &Client) -> anyhow::Result<DistrictTimeZone> {
+        if let Some(name) = &self.time_zone {
+            return DistrictTimeZone::parse(name).map_err(|reason| invalid(WireError::invalid("--time-zone", reason)));
+        }
+        if !self.time_values().any(needs_time_zone) {
+            // Every time has its offset: no zone is read.
+            return Ok(DistrictTimeZone::utc());
+        }
+        let scope = optional_code("scope", JurisdictionCode::parse, &self.scope)?;
+        let status = client.node_status().await.context("the districts' time zones")?;
+        zone_of_scope(&status.districts, scope.as_ref())
+    }
+}
+
+/// The zone of the district `scope` lies in, among the node's districts; for no scope, the
+/// zone every district of the node shares.
+fn zone_of_scope(districts: &[NodeDistrict], scope: Option<&JurisdictionCode>) -> anyhow::Result<DistrictTimeZone> {
+    let advice = "give --time-zone, or times with an offset (2026-02-01T00:00:00+08:00)";
+    let parse = |district: &NodeDistrict| {
+        DistrictTimeZone::parse(&district.time_zone)
+            .map_err(|reason| anyhow::anyhow!("the server states district {}'s time zone as {reason}", district.code))
+    };
+    if districts.is_empty() {
+        anyhow::bail!("the server does not state its districts' time zones; {advice}");
+    }
+    match scope.and_then(|scope| scope.ancestor_at(JurisdictionLevel::District)) {
+        Some(district) => match districts.iter().find(|known| known.code == district.as_str()) {
+            Some(known) => parse(known),
+            None => Err(invalid(WireError::invalid(
+                "scope",
+                format!("district {district} is not one of this node's"),
+            ))),
+        },
+        None => {
+            let first = &districts[0];
+            match districts.iter().find(|other| other.time_zone != first.time_zone) {
+                None => parse(first),
+                Some(other) => anyhow::bail!(
+                    "the node's districts keep different time zones ({} {}, {} {}): give a --scope within one \
+                     district, or {advice}",
+                    first.code,
+                    first.time_zone,
+                    other.code,
+                    other.time_zone
+                ),
+            }
+        }
     }
 }
 
 pub async fn run(client: &Client, json: bool, arguments: StatsArgs) -> anyhow::Result<()> {
-    let filter = arguments.filter()?;
+    let zone = arguments.time_zone(client).await?;
+    let filter = arguments.filter(&zone)?;
     let Some(group_by) = arguments.group_by else {
         let stats = client.governance_stats(&filter).await.context("stats")?;
         let scope = if arguments.scope.is_empty() {
@@ -297,19 +381,25 @@ mod tests {
         );
     }
 
-    #[test]
-    fn scope_and_category_are_checked_as_the_server_checks_them() {
-        let arguments = |scope: &str, category: &str| StatsArgs {
+    fn arguments(scope: &str, category: &str) -> StatsArgs {
+        StatsArgs {
             scope: scope.to_owned(),
             group_by: None,
             category: category.to_owned(),
             from: None,
             to: None,
+            month: None,
             as_of: None,
+            time_zone: None,
             csv: false,
-        };
+        }
+    }
+
+    #[test]
+    fn scope_and_category_are_checked_as_the_server_checks_them() {
+        let utc = DistrictTimeZone::utc();
         let filter = arguments("runzhou.s3", "dispute")
-            .filter()
+            .filter(&utc)
             .map_err(|error| error.to_string());
         assert!(
             filter
@@ -322,7 +412,7 @@ mod tests {
         );
         assert!(
             arguments("", "")
-                .filter()
+                .filter(&utc)
                 .is_ok_and(|filter| filter == StatsFilter::default())
         );
         for (scope, category, expected) in [
@@ -330,9 +420,139 @@ mod tests {
             ("", "two words", "InvalidArgument: invalid category: "),
         ] {
             let error = arguments(scope, category)
-                .filter()
+                .filter(&utc)
                 .map(|_| ())
                 .map_err(|error| error.to_string());
+            assert!(
+                error.as_ref().is_err_and(|error| error.starts_with(expected)),
+                "{error:?}"
+            );
+        }
+    }
+
+    /// Values of `--from`, `--to`, `--month` and `--as-of`.
+    type TimeFlags<'text> = (
+        Option<&'text str>,
+        Option<&'text str>,
+        Option<&'text str>,
+        Option<&'text str>,
+    );
+    /// The period's start and end and the as-of instant, as RFC 3339 in UTC.
+    type Instants<'text> = (Option<&'text str>, Option<&'text str>, Option<&'text str>);
+
+    /// The time flags read in Shanghai: the instants, or the start of the error.
+    fn check_times((from, to, month, as_of): TimeFlags<'_>, expected: Result<Instants<'_>, &str>) {
+        let owned = |value: Option<&str>| value.map(str::to_owned);
+        let arguments = StatsArgs {
+            from: owned(from),
+            to: owned(to),
+            month: owned(month),
+            as_of: owned(as_of),
+            ..arguments("runzhou", "")
+        };
+        let shown = |instant: Option<gridledger_domain::Timestamp>| instant.map(|instant| instant.to_string());
+        let actual = arguments
+            .filter(&DistrictTimeZone::asia_shanghai())
+            .map(|filter| {
+                (
+                    shown(filter.period_start),
+                    shown(filter.period_end),
+                    shown(filter.as_of),
+                )
+            })
+            .map_err(|error| error.to_string());
+        match expected {
+            Ok((start, end, as_of)) => assert_eq!(
+                actual,
+                Ok((
+                    start.map(str::to_owned),
+                    end.map(str::to_owned),
+                    as_of.map(str::to_owned)
+                ))
+            ),
+            Err(prefix) => assert!(
+                actual.as_ref().is_err_and(|error| error.starts_with(prefix)),
+                "{actual:?} does not start with {prefix:?}"
+            ),
+        }
+    }
+
+    #[test]
+    fn dates_and_months_are_read_in_the_district_s_time_zone() {
+        check_times(
+            (Some("2026-02-01"), Some("2026-03-01"), None, Some("2026-03-01T09:30")),
+            Ok((
+                Some("2026-01-31T16:00:00.000000Z"),
+                Some("2026-02-28T16:00:00.000000Z"),
+                Some("2026-03-01T01:30:00.000000Z"),
+            )),
+        );
+        check_times(
+            (None, None, Some("2026-02"), Some("2026-03-01T00:00:00Z")),
+            Ok((
+                Some("2026-01-31T16:00:00.000000Z"),
+                Some("2026-02-28T16:00:00.000000Z"),
+                Some("2026-03-01T00:00:00.000000Z"),
+            )),
+        );
+        check_times(
+            (Some("2026-02-01T07:00:00+08:00"), None, None, None),
+            Ok((Some("2026-01-31T23:00:00.000000Z"), None, None)),
+        );
+        check_times(
+            (Some("1 Feb"), None, None, None),
+            Err("InvalidArgument: invalid --from: \"1 Feb\" is not a time; expected RFC 3339"),
+        );
+        check_times(
+            (None, None, Some("2026-02-01"), None),
+            Err("InvalidArgument: invalid --month: \"2026-02-01\" is not a month; expected a month YYYY-MM"),
+        );
+        let offsets_only = StatsArgs {
+            from: Some("2026-02-01T00:00:00+08:00".to_owned()),
+            as_of: Some("2026-03-01T00:00:00Z".to_owned()),
+            ..arguments("", "")
+        };
+        assert!(!offsets_only.time_values().any(needs_time_zone));
+    }
+
+    #[test]
+    fn the_zone_is_that_of_the_scope_s_district() {
+        let district = |code: &str, time_zone: &str| NodeDistrict {
+            code: code.to_owned(),
+            time_zone: time_zone.to_owned(),
+        };
+        let scope = |code: &str| JurisdictionCode::parse(code).expect("a code");
+        let zone = |districts: &[NodeDistrict], scope: Option<&JurisdictionCode>| {
+            zone_of_scope(districts, scope)
+                .map(|zone| zone.name().to_owned())
+                .map_err(|error| error.to_string())
+        };
+        let city = [district("runzhou", "Asia/Shanghai"), district("dantu", "Asia/Shanghai")];
+        assert_eq!(zone(&city, None), Ok("Asia/Shanghai".to_owned()));
+        assert_eq!(
+            zone(&city, Some(&scope("dantu.s2.c03"))),
+            Ok("Asia/Shanghai".to_owned())
+        );
+        let mixed = [district("runzhou", "Asia/Shanghai"), district("lyon", "Europe/Paris")];
+        assert_eq!(zone(&mixed, Some(&scope("lyon.s1"))), Ok("Europe/Paris".to_owned()));
+        for (districts, scope, expected) in [
+            (
+                &mixed[..],
+                None,
+                "the node's districts keep different time zones (runzhou Asia/Shanghai, lyon Europe/Paris)",
+            ),
+            (
+                &mixed[..],
+                Some(scope("paris")),
+                "InvalidArgument: invalid scope: district paris is not one of this node's",
+            ),
+            (
+                &[][..],
+                None,
+                "the server does not state its districts' time zones; give --time-zone",
+            ),
+        ] {
+            let error = zone(districts, scope.as_ref());
             assert!(
                 error.as_ref().is_err_and(|error| error.starts_with(expected)),
                 "{error:?}"

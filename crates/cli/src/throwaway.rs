@@ -22,6 +22,16 @@ impl ThrowawayServer {
     /// Starts a server on a fresh scratch directory (named `prefix…`) inside `parent`, or
     /// inside the system's temp dir.
     pub async fn start(prefix: &str, parent: Option<&Path>) -> anyhow::Result<Self> {
+        Self::start_with_http(prefix, parent, None).await
+    }
+
+    /// [`ThrowawayServer::start`], also serving the HTTP API and the dashboard on `http`
+    /// (a loopback address) when given.
+    pub async fn start_with_http(
+        prefix: &str,
+        parent: Option<&Path>,
+        http: Option<std::net::SocketAddr>,
+    ) -> anyhow::Result<Self> {
         let scratch = tempfile::Builder::new()
             .prefix(prefix)
             .tempdir_in(parent.map_or_else(std::env::temp_dir, Path::to_path_buf))
@@ -31,6 +41,7 @@ impl ThrowawayServer {
             ServerConfig {
                 data_dir: data_dir.clone(),
                 listen: "127.0.0.1:0".parse()?,
+                http,
                 registry: Registry::builtin_runzhou(),
                 auth: None,
                 tls: None,
@@ -46,6 +57,11 @@ impl ThrowawayServer {
             server,
             scratch,
         })
+    }
+
+    /// The address of the HTTP endpoint, when started with one.
+    pub fn http_addr(&self) -> Option<std::net::SocketAddr> {
+        self.server.http_addr
     }
 
     /// The scratch directory (the log is in `data/` inside it).

@@ -35,6 +35,7 @@ pub mod state;
 mod string_newtype;
 pub mod text;
 pub mod time;
+pub mod time_zone;
 
 pub use category::{Category, CategoryCode};
 pub use command::{
@@ -64,3 +65,4 @@ pub use text::{
 pub use time::{
     DurationMicros, EARLIEST_BUSINESS_TIME, MAX_CLOCK_SKEW, MAX_DEADLINE_HORIZON, MAX_DEADLINE_HORIZON_DAYS, Timestamp,
 };
+pub use time_zone::{DistrictTimeZone, local_month_start, local_year_month};

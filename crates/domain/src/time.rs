@@ -110,7 +110,8 @@ impl Timestamp {
 }
 
 impl Timestamp {
-    /// The UTC calendar year and month (1..=12) this instant falls in.
+    /// The UTC calendar year and month (1..=12) this instant falls in. Statistics use the
+    /// district's local months instead: [`crate::time_zone::local_year_month`].
     pub fn utc_year_month(self) -> (i64, i64) {
         let (year, month, _) = civil_date_from_days_since_epoch(self.0.div_euclid(MICROS_PER_DAY));
         (year, month)
@@ -144,7 +145,7 @@ impl fmt::Display for Timestamp {
 ///
 /// Howard Hinnant's `civil_from_days`; exact for every day an `i64` microsecond
 /// timestamp can name.
-fn civil_date_from_days_since_epoch(days_since_epoch: i64) -> (i64, i64, i64) {
+pub(crate) fn civil_date_from_days_since_epoch(days_since_epoch: i64) -> (i64, i64, i64) {
     let days_since_0000_03_01 = days_since_epoch + 719_468;
     let era = days_since_0000_03_01.div_euclid(146_097);
     let day_of_era = days_since_0000_03_01.rem_euclid(146_097);

@@ -52,6 +52,7 @@ mod tamper_tests;
 mod types;
 mod verify;
 mod writer;
+mod writer_metrics;
 
 pub use error::EventLogError;
 pub use health::LogHealth;
@@ -68,3 +69,6 @@ pub use types::{
 };
 pub use verify::VerifyReport;
 pub use writer::WriterStats;
+pub use writer_metrics::{
+    FLUSH_NANOS_BOUNDS, GROUP_COMMIT_EVENTS_BOUNDS, HistogramSnapshot, WriterMetrics, WriterState,
+};

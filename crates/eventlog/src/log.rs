@@ -17,6 +17,7 @@ use crate::types::{
 };
 use crate::verify::{self, VerifyReport};
 use crate::writer::{Acknowledger, AppendJob, Job, Writer, WriterCounters, WriterStats};
+use crate::writer_metrics::{WriterMetrics, WriterState};
 
 /// A handle to an open event log. Cheap to clone; all clones share one writer thread.
 ///
@@ -238,6 +239,46 @@ impl EventLog {
     /// Counters of the writer since the log was opened.
     pub fn stats(&self) -> WriterStats {
         self.shared.stats.snapshot()
+    }
+
+    /// What the writer has done and where it stands, for metrics: its counters, histograms
+    /// of the events per durable commit and of the flush durations, and whether it takes
+    /// appends (and if not why). A few atomic loads and a lock or two: cheap enough for
+    /// every scrape, and it never waits for the writer.
+    pub fn writer_metrics(&self) -> WriterMetrics {
+        let (group_commit_events, flush_nanos) = self.shared.stats.histograms();
+        WriterMetrics {
+            stats: self.shared.stats.snapshot(),
+            group_commit_events,
+            flush_nanos,
+            state: self.writer_state(),
+        }
+    }
+
+    fn writer_state(&self) -> WriterState {
+        let closed = self.shared.jobs.read().map_or(true, |jobs| jobs.is_none());
+        if closed {
+            return WriterState::Stopped {
+                reason: "the log was closed".to_owned(),
+            };
+        }
+        let thread_ended = self
+            .shared
+            .writer_thread
+            .lock()
+            .map_or(true, |thread| thread.as_ref().is_none_or(JoinHandle::is_finished));
+        if thread_ended {
+            return WriterState::Stopped {
+                reason: "the writer thread stopped".to_owned(),
+            };
+        }
+        if let Some(reason) = &self.shared.refusal_on_open {
+            return WriterState::ReadOnly { reason: reason.clone() };
+        }
+        match self.shared.health.current() {
+            LogHealth::Healthy => WriterState::Running,
+            LogHealth::Failing { reason, retrying, .. } => WriterState::Failing { reason, retrying },
+        }
     }
 
     /// The last durable event (position 0 when the log is empty).

@@ -41,6 +41,7 @@ use crate::layout;
 use crate::record::{EventRecord, chain_hash};
 use crate::store::{DurableFlusher, FlushFailure, LogTree};
 use crate::types::{AppendOutcome, AppendRequest, ChainHash, LogHead, Position, Revision, StreamId, ZERO_HASH};
+use crate::writer_metrics::{AtomicHistogram, FLUSH_NANOS_BOUNDS, GROUP_COMMIT_EVENTS_BOUNDS, HistogramSnapshot};
 
 pub(crate) type AppendReply = oneshot::Sender<Result<AppendOutcome, EventLogError>>;
 pub(crate) type ImportReply = oneshot::Sender<Result<LogHead, EventLogError>>;
@@ -169,16 +170,48 @@ const APPLIED_GROUPS_IN_FLIGHT: usize = 2;
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(10);
 const LAST_RETRY_DELAY: Duration = Duration::from_secs(1);
 
-/// Counters the writer keeps for operators and tests.
-#[derive(Debug, Default)]
+/// Counters the writer keeps for operators and tests (relaxed atomics: a few per flush).
+#[derive(Debug)]
 pub(crate) struct WriterCounters {
     flushes: AtomicU64,
     failed_flushes: AtomicU64,
     appends: AtomicU64,
     events: AtomicU64,
+    /// Events made durable by each durable commit that made any.
+    group_commit_events: AtomicHistogram,
+    /// Nanoseconds each durable flush took, failed ones included.
+    flush_nanos: AtomicHistogram,
+}
+
+impl Default for WriterCounters {
+    fn default() -> Self {
+        WriterCounters {
+            flushes: AtomicU64::new(0),
+            failed_flushes: AtomicU64::new(0),
+            appends: AtomicU64::new(0),
+            events: AtomicU64::new(0),
+            group_commit_events: AtomicHistogram::new(GROUP_COMMIT_EVENTS_BOUNDS),
+            flush_nanos: AtomicHistogram::new(FLUSH_NANOS_BOUNDS),
+        }
+    }
 }
 
 impl WriterCounters {
+    /// The histograms of [`crate::WriterMetrics`]: events per durable commit, flush nanoseconds.
+    pub(crate) fn histograms(&self) -> (HistogramSnapshot, HistogramSnapshot) {
+        (self.group_commit_events.snapshot(), self.flush_nanos.snapshot())
+    }
+
+    /// A durable commit made `events` durable.
+    fn committed(&self, appends: u64, events: u64) {
+        self.flushes.fetch_add(1, Ordering::Relaxed);
+        self.appends.fetch_add(appends, Ordering::Relaxed);
+        self.events.fetch_add(events, Ordering::Relaxed);
+        if events > 0 {
+            self.group_commit_events.observe(events);
+        }
+    }
+
     pub(crate) fn snapshot(&self) -> WriterStats {
         WriterStats {
             durable_commits: self.flushes.load(Ordering::Relaxed),
@@ -580,24 +613,31 @@ impl Acknowledger {
             while let Ok(group) = applied.try_recv() {
                 groups.push(group);
             }
-            match self.flusher.flush(&self.db) {
+            match self.timed_flush() {
                 Ok(()) => self.acknowledge(groups),
                 Err(failure) => self.ride_out(failure, groups, &applied),
             }
         }
     }
 
+    /// One durable flush, its duration observed.
+    fn timed_flush(&mut self) -> Result<(), FlushFailure> {
+        let started = Instant::now();
+        let flushed = self.flusher.flush(&self.db);
+        let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.counters.flush_nanos.observe(nanos);
+        flushed
+    }
+
     /// After a successful flush: publishes the head over `groups` and answers their appends.
     fn acknowledge(&mut self, groups: Vec<AppliedGroup>) {
-        self.counters.flushes.fetch_add(1, Ordering::Relaxed);
+        let appends = groups.iter().map(|group| group.appends_written).sum();
+        let events = groups.iter().map(|group| group.events_written).sum();
+        self.counters.committed(appends, events);
         if let Some(head) = groups.iter().rev().find_map(|group| group.head_after) {
             self.committed_head.send_replace(head);
         }
         for group in groups {
-            self.counters
-                .appends
-                .fetch_add(group.appends_written, Ordering::Relaxed);
-            self.counters.events.fetch_add(group.events_written, Ordering::Relaxed);
             for answer in group.answers {
                 answer.send();
             }
@@ -645,11 +685,9 @@ impl Acknowledger {
                 Err(mpsc::RecvTimeoutError::Disconnected) => true,
             };
             retries += 1;
-            match self.flusher.flush(&self.db) {
+            match self.timed_flush() {
                 Ok(()) => {
-                    self.counters.flushes.fetch_add(1, Ordering::Relaxed);
-                    self.counters.appends.fetch_add(unflushed.appends, Ordering::Relaxed);
-                    self.counters.events.fetch_add(unflushed.events, Ordering::Relaxed);
+                    self.counters.committed(unflushed.appends, unflushed.events);
                     // The head first: whoever sees the log healthy finds the appends that
                     // were answered OutcomeUnknown durable already.
                     if let Some(head) = unflushed.head {

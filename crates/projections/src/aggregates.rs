@@ -6,11 +6,17 @@
 //! period, scans the issues of the at most two months its period cuts, and takes the
 //! time-dependent figures from the open backlog (aging, overdue, due) and from the cells'
 //! closed issues sorted by deadline (due, closed on time). Meetings likewise, by the month
-//! of their first conclusion.
+//! of their first conclusion. Months are local: those of the district's time zone
+//! ([`LocalMonths`]), so an issue reported at 07:00 on 1 February in Shanghai (23:00 UTC
+//! on 31 January) is in February's cells.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use gridledger_domain::{GridCode, IssueStatus, JurisdictionCode, JurisdictionLevel, ResolutionLevel, Timestamp};
+use gridledger_domain::{
+    GridCode, IssueStatus, JurisdictionCode, JurisdictionLevel, ResolutionLevel, Timestamp, local_month_start,
+    local_year_month,
+};
+use jiff::tz::TimeZone;
 
 use crate::error::ProjectionError;
 use crate::facts::{IssueFacts, MeetingFacts};
@@ -18,7 +24,6 @@ use crate::histogram::DurationHistogram;
 
 /// The category key of the cells that hold every category.
 pub(crate) const ALL_CATEGORIES: u32 = u32::MAX;
-const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 /// The time-independent figures of the accepted issues of one cell.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -50,8 +55,10 @@ pub(crate) struct MeetingCell {
 /// A cell key: scope node and category (or [`ALL_CATEGORIES`]).
 pub(crate) type CellKey = (u32, u32);
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct Aggregates {
+    /// The calendar the month keys below are in.
+    pub(crate) months: LocalMonths,
     /// Every scope (district, street, community, grid) seen, as a node id.
     pub(crate) node_ids: HashMap<JurisdictionCode, u32>,
     pub(crate) district_nodes: Vec<u32>,
@@ -68,27 +75,48 @@ pub(crate) struct Aggregates {
     bulk_loading: bool,
 }
 
-/// Months since 0000-01: year * 12 + month - 1 (UTC).
-pub(crate) fn month_of(micros: i64) -> i64 {
-    let (year, month) = Timestamp::from_unix_micros(micros).utc_year_month();
-    year * 12 + month - 1
+/// The months of one time zone, as indexes: months since 0000-01, `year * 12 + month - 1`
+/// of the local calendar.
+#[derive(Debug, Clone)]
+pub(crate) struct LocalMonths {
+    zone: TimeZone,
 }
 
-/// The first microsecond of a month index.
-pub(crate) fn month_start_micros(month_index: i64) -> i64 {
-    let (year, month) = (month_index.div_euclid(12), month_index.rem_euclid(12) + 1);
-    days_from_civil(year, month, 1).saturating_mul(MICROS_PER_DAY)
-}
+impl LocalMonths {
+    pub(crate) fn new(zone: TimeZone) -> Self {
+        LocalMonths { zone }
+    }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month_from_march = (month + 9) % 12;
-    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
+    pub(crate) fn zone(&self) -> &TimeZone {
+        &self.zone
+    }
+
+    /// The local month an instant falls in.
+    pub(crate) fn month_of(&self, micros: i64) -> i64 {
+        let (year, month) = local_year_month(Timestamp::from_unix_micros(micros), &self.zone);
+        year * 12 + month - 1
+    }
+
+    /// The first microsecond of a local month (local midnight on its first day), if the
+    /// month lies within the years -9999..=9999.
+    pub(crate) fn month_start_micros(&self, month_index: i64) -> Option<i64> {
+        let (year, month) = (month_index.div_euclid(12), month_index.rem_euclid(12) + 1);
+        local_month_start(year, month, &self.zone).map(Timestamp::as_unix_micros)
+    }
+
+    /// `YYYY-MM` of the local month an instant falls in.
+    pub(crate) fn month_key(&self, micros: i64) -> String {
+        let (year, month) = local_year_month(Timestamp::from_unix_micros(micros), &self.zone);
+        format!("{year:04}-{month:02}")
+    }
+
+    /// `YYYY` of the local year an instant falls in.
+    pub(crate) fn year_key(&self, micros: i64) -> String {
+        format!(
+            "{:04}",
+            local_year_month(Timestamp::from_unix_micros(micros), &self.zone).0
+        )
+    }
 }
 
 /// Inserts (`sign` 1) or removes (`sign` -1) one `value` in a sorted vector (or, in bulk,
@@ -111,6 +139,23 @@ fn add_signed(counter: &mut u64, sign: i64) {
 }
 
 impl Aggregates {
+    /// Empty aggregates whose months are those of `months`.
+    pub(crate) fn new(months: LocalMonths) -> Self {
+        Aggregates {
+            months,
+            node_ids: HashMap::new(),
+            district_nodes: Vec::new(),
+            grid_nodes: Vec::new(),
+            issue_cells: HashMap::new(),
+            meeting_cells: HashMap::new(),
+            meeting_keys: HashMap::new(),
+            open_issues: BTreeSet::new(),
+            issues_by_month: HashMap::new(),
+            meetings_by_month: HashMap::new(),
+            bulk_loading: false,
+        }
+    }
+
     fn node(&mut self, code: &JurisdictionCode) -> u32 {
         if let Some(node) = self.node_ids.get(code) {
             return *node;
@@ -162,7 +207,7 @@ impl Aggregates {
         if facts.status == IssueStatus::Withdrawn {
             return Ok(());
         }
-        let month = month_of(facts.reported_at);
+        let month = self.months.month_of(facts.reported_at);
         let closed = facts.status == IssueStatus::Resolved;
         let bulk_loading = self.bulk_loading;
         for key in self.keys_of(facts)? {
@@ -226,7 +271,7 @@ impl Aggregates {
 
     pub(crate) fn index_report(&mut self, ordinal: u32, facts: &IssueFacts) {
         self.issues_by_month
-            .entry(month_of(facts.reported_at))
+            .entry(self.months.month_of(facts.reported_at))
             .or_default()
             .push(ordinal);
     }
@@ -238,7 +283,7 @@ impl Aggregates {
         meeting: &MeetingFacts,
         issues: &[IssueFacts],
     ) -> Result<(), ProjectionError> {
-        let month = month_of(meeting.concluded_at);
+        let month = self.months.month_of(meeting.concluded_at);
         if !self.meeting_keys.contains_key(meeting_id) {
             self.meetings_by_month
                 .entry(month)

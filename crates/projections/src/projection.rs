@@ -5,12 +5,12 @@ use std::collections::{HashMap, HashSet};
 use gridledger_codec::decode_record;
 use gridledger_domain::{CategoryCode, GridCode, IssueEvent, IssueEventBody, IssueId, IssueStatus};
 use gridledger_eventlog::{EventLog, Position, ProjectionStore, RecordedEvent};
+use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 
-use crate::aggregates::Aggregates;
+use crate::aggregates::{Aggregates, LocalMonths};
 use crate::error::ProjectionError;
 use crate::facts::{IssueFacts, MeetingFacts};
-
 
 /// One checkpoint entry to write: its key and its value (`None` removes it).
 type CheckpointChange = (Vec<u8>, Option<Vec<u8>>);
@@ -22,8 +22,13 @@ pub const CHECKPOINT_NAME: &str = "governance";
 const REPLAY_CHUNK: usize = 4_096;
 
 /// The governance statistics' read model: every issue's facts and every meeting's, as of
-/// log position [`GovernanceProjection::position`].
-#[derive(Debug, Clone, Default)]
+/// log position [`GovernanceProjection::position`], with months (cells, month and year
+/// breakdowns) in the district's time zone, [`GovernanceProjection::time_zone`].
+///
+/// The facts hold instants only, so the zone is not part of the checkpoint: the month
+/// aggregates are rebuilt in the zone given to [`GovernanceProjection::load`], whatever
+/// zone the checkpoint was written in.
+#[derive(Debug, Clone)]
 pub struct GovernanceProjection {
     pub(crate) position: Position,
     pub(crate) grids: Vec<GridCode>,
@@ -74,6 +79,44 @@ fn intern<T: Clone + Eq + std::hash::Hash>(table: &mut Vec<T>, ordinals: &mut Ha
 }
 
 impl GovernanceProjection {
+    /// An empty projection (position 0) whose months are those of `time_zone`, the zone of
+    /// the district whose log it folds (`Registry::time_zone_of`).
+    pub fn new(time_zone: &TimeZone) -> Self {
+        GovernanceProjection {
+            position: 0,
+            grids: Vec::new(),
+            grid_ordinals: HashMap::new(),
+            categories: Vec::new(),
+            category_ordinals: HashMap::new(),
+            issue_ids: Vec::new(),
+            issues: Vec::new(),
+            issues_by_grid: Vec::new(),
+            issue_ordinals: HashMap::new(),
+            meetings: HashMap::new(),
+            aggregates: Aggregates::new(LocalMonths::new(time_zone.clone())),
+            aggregates_deferred: false,
+            changed_issues: HashSet::new(),
+            changed_meetings: HashSet::new(),
+        }
+    }
+
+    /// The time zone of the months (`GroupBy::Month`, `GroupBy::Year` and the per-month
+    /// cells).
+    pub fn time_zone(&self) -> &TimeZone {
+        self.aggregates.months.zone()
+    }
+
+    /// Puts the months in `time_zone` (the district's registry named another zone): the
+    /// aggregates are rebuilt from the facts, which hold instants only. Nothing is done if
+    /// the zone is the same.
+    pub fn set_time_zone(&mut self, time_zone: &TimeZone) -> Result<(), ProjectionError> {
+        if self.time_zone() == time_zone {
+            return Ok(());
+        }
+        self.aggregates.months = LocalMonths::new(time_zone.clone());
+        self.build_aggregates()
+    }
+
     /// The last log position applied (0: nothing yet).
     pub fn position(&self) -> Position {
         self.position
@@ -165,7 +208,7 @@ impl GovernanceProjection {
 
     /// Builds the aggregates from the facts in one pass (after a replay).
     fn build_aggregates(&mut self) -> Result<(), ProjectionError> {
-        self.aggregates = Aggregates::default();
+        self.aggregates = Aggregates::new(self.aggregates.months.clone());
         self.aggregates.start_bulk_load();
         for (ordinal, grid) in self.grids.iter().enumerate() {
             self.aggregates.register_grid(ordinal as u32, grid);
@@ -230,11 +273,17 @@ impl GovernanceProjection {
         Ok(())
     }
 
-    /// A projection folded from position 1 up to and including `up_to`.
-    pub fn replay(log: &EventLog, up_to: Position, progress: impl FnMut(Position)) -> Result<Self, ProjectionError> {
+    /// A projection folded from position 1 up to and including `up_to`, its months in
+    /// `time_zone`.
+    pub fn replay(
+        log: &EventLog,
+        time_zone: &TimeZone,
+        up_to: Position,
+        progress: impl FnMut(Position),
+    ) -> Result<Self, ProjectionError> {
         let mut projection = GovernanceProjection {
             aggregates_deferred: true,
-            ..GovernanceProjection::default()
+            ..GovernanceProjection::new(time_zone)
         };
         projection.catch_up(log, up_to, progress)?;
         projection.build_aggregates()?;
@@ -243,11 +292,13 @@ impl GovernanceProjection {
         Ok(projection)
     }
 
-    /// The projection as its checkpoint left it (empty, at position 0, without one).
-    pub fn load(store: &ProjectionStore) -> Result<Self, ProjectionError> {
+    /// The projection as its checkpoint left it (empty, at position 0, without one), its
+    /// months in `time_zone` (the aggregates are built here, so the zone the checkpoint was
+    /// written in does not matter).
+    pub fn load(store: &ProjectionStore, time_zone: &TimeZone) -> Result<Self, ProjectionError> {
         let mut projection = GovernanceProjection {
             position: store.position()?,
-            ..GovernanceProjection::default()
+            ..GovernanceProjection::new(time_zone)
         };
         if store.has_entries_without_position()? {
             return Err(ProjectionError::corrupt_checkpoint(

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 use gridledger_domain::{CategoryCode, IssueStatus, JurisdictionCode, ResolutionLevel, Timestamp};
 use serde::Serialize;
 
-use crate::aggregates::{ALL_CATEGORIES, IssueCell, month_of, month_start_micros};
+use crate::aggregates::{ALL_CATEGORIES, IssueCell, LocalMonths};
 use crate::facts::IssueFacts;
 use crate::histogram::{BUCKET_COUNT, DurationHistogram};
 use crate::projection::GovernanceProjection;
@@ -35,7 +35,8 @@ pub enum GroupBy {
     Community,
     Grid,
     Category,
-    /// `YYYY-MM` of the report (issues) or of the conclusion (meetings), UTC.
+    /// `YYYY-MM` of the report (issues) or of the conclusion (meetings), in the district's
+    /// time zone.
     Month,
     /// `YYYY` likewise.
     Year,
@@ -262,15 +263,6 @@ impl PartialStats {
     }
 }
 
-fn month_key(micros: i64) -> String {
-    let (year, month) = Timestamp::from_unix_micros(micros).utc_year_month();
-    format!("{year:04}-{month:02}")
-}
-
-fn year_key(micros: i64) -> String {
-    format!("{:04}", Timestamp::from_unix_micros(micros).utc_year_month().0)
-}
-
 impl GovernanceProjection {
     /// Whether each grid of the table is inside the query's scope.
     fn grids_in_scope(&self, scope: Option<&JurisdictionCode>) -> Vec<bool> {
@@ -318,8 +310,8 @@ impl GovernanceProjection {
             GroupBy::Community => grid.community().as_str().to_owned(),
             GroupBy::Grid => grid.as_str().to_owned(),
             GroupBy::Category => self.categories[facts.category as usize].as_str().to_owned(),
-            GroupBy::Month => month_key(facts.reported_at),
-            GroupBy::Year => year_key(facts.reported_at),
+            GroupBy::Month => self.aggregates.months.month_key(facts.reported_at),
+            GroupBy::Year => self.aggregates.months.year_key(facts.reported_at),
         }
     }
 
@@ -355,8 +347,8 @@ impl GovernanceProjection {
                     continue;
                 }
                 keys.insert(match group_by {
-                    GroupBy::Month => month_key(meeting.concluded_at),
-                    GroupBy::Year => year_key(meeting.concluded_at),
+                    GroupBy::Month => self.aggregates.months.month_key(meeting.concluded_at),
+                    GroupBy::Year => self.aggregates.months.year_key(meeting.concluded_at),
                     group_by => self.issue_group_key(facts, group_by),
                 });
             }
@@ -387,7 +379,8 @@ impl GovernanceProjection {
             Some(Some(ordinal)) => ordinal,
             Some(None) => return accumulator,
         };
-        let Some(plan) = MonthPlan::of(query) else {
+        let months = &self.aggregates.months;
+        let Some(plan) = MonthPlan::of(query, months) else {
             return accumulator;
         };
         let at = query.at.as_unix_micros();
@@ -410,7 +403,7 @@ impl GovernanceProjection {
         for ordinal in &self.aggregates.open_issues {
             if let Some(facts) = self.issues.get(*ordinal as usize)
                 && in_scope(facts)
-                && plan.is_full_month(month_of(facts.reported_at))
+                && plan.is_full_month(months.month_of(facts.reported_at))
             {
                 accumulator.add_open_issue_time_figures(facts, at);
             }
@@ -452,8 +445,9 @@ impl GovernanceProjection {
     }
 }
 
-/// Which report months a period covers whole (summed from cells) and which it cuts
-/// (scanned issue by issue).
+/// Which report months (local, of the projection's time zone) a period covers whole (summed
+/// from cells) and which it cuts (scanned issue by issue). A period from local midnight on
+/// the first of a month to local midnight on the first of another cuts none.
 struct MonthPlan {
     first_full: Option<i64>,
     last_full: Option<i64>,
@@ -462,7 +456,7 @@ struct MonthPlan {
 
 impl MonthPlan {
     /// `None` for an empty period.
-    fn of(query: &StatsQuery) -> Option<MonthPlan> {
+    fn of(query: &StatsQuery, months: &LocalMonths) -> Option<MonthPlan> {
         let start = query.period_start.map(Timestamp::as_unix_micros);
         let end = query.period_end.map(Timestamp::as_unix_micros);
         if let (Some(start), Some(end)) = (start, end)
@@ -472,8 +466,8 @@ impl MonthPlan {
         }
         let mut cut_months = Vec::new();
         let first_full = start.map(|start| {
-            let month = month_of(start);
-            if month_start_micros(month) == start {
+            let month = months.month_of(start);
+            if months.month_start_micros(month) == Some(start) {
                 month
             } else {
                 cut_months.push(month);
@@ -481,8 +475,8 @@ impl MonthPlan {
             }
         });
         let last_full = end.map(|end| {
-            let month = month_of(end);
-            if month_start_micros(month) != end && !cut_months.contains(&month) {
+            let month = months.month_of(end);
+            if months.month_start_micros(month) != Some(end) && !cut_months.contains(&month) {
                 cut_months.push(month);
             }
             month - 1
@@ -507,5 +501,95 @@ impl MonthPlan {
             (first, last) => (first.map_or(Unbounded, Included), last.map_or(Unbounded, Included)),
         };
         months.range(bounds).map(|(_, cell)| cell)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shanghai() -> LocalMonths {
+        LocalMonths::new(
+            jiff::tz::TimeZoneDatabase::bundled()
+                .get("Asia/Shanghai")
+                .expect("bundled"),
+        )
+    }
+
+    /// The plan of `[start, end)` (RFC 3339) in `months`: (first whole month, last whole
+    /// month, cut months), months as `YYYY-MM`.
+    fn check(months: &LocalMonths, start: &str, end: &str, expected: (&str, &str, &[&str])) {
+        let instant = |text: &str| {
+            let instant: jiff::Timestamp = text.parse().expect("RFC 3339");
+            Timestamp::from_unix_micros(instant.as_microsecond())
+        };
+        let query = StatsQuery {
+            scope: None,
+            category: None,
+            period_start: Some(instant(start)),
+            period_end: Some(instant(end)),
+            at: instant(end),
+        };
+        let plan = MonthPlan::of(&query, months).expect("a non-empty period");
+        let name = |index: i64| format!("{:04}-{:02}", index.div_euclid(12), index.rem_euclid(12) + 1);
+        let actual = (
+            plan.first_full.map(name).unwrap_or_default(),
+            plan.last_full.map(name).unwrap_or_default(),
+            plan.cut_months.iter().copied().map(name).collect::<Vec<_>>(),
+        );
+        assert_eq!(
+            (actual.0.as_str(), actual.1.as_str(), actual.2.as_slice()),
+            (
+                expected.0,
+                expected.1,
+                expected
+                    .2
+                    .iter()
+                    .map(|month| month.to_string())
+                    .collect::<Vec<_>>()
+                    .as_slice()
+            ),
+            "[{start}, {end})"
+        );
+    }
+
+    #[test]
+    fn periods_of_whole_local_months_use_the_cells_alone() {
+        let months = shanghai();
+        // Local midnight to local midnight: whole months, nothing scanned.
+        check(
+            &months,
+            "2026-02-01T00:00:00+08:00",
+            "2026-03-01T00:00:00+08:00",
+            ("2026-02", "2026-02", &[]),
+        );
+        check(
+            &months,
+            "2026-01-01T00:00:00+08:00",
+            "2026-04-01T00:00:00+08:00",
+            ("2026-01", "2026-03", &[]),
+        );
+        // UTC midnight is 08:00 in Shanghai: both ends cut a month.
+        check(
+            &months,
+            "2026-02-01T00:00:00Z",
+            "2026-03-01T00:00:00Z",
+            ("2026-03", "2026-02", &["2026-02", "2026-03"]),
+        );
+        // In a UTC calendar the same UTC period is whole.
+        let utc = LocalMonths::new(jiff::tz::TimeZone::UTC);
+        check(
+            &utc,
+            "2026-02-01T00:00:00Z",
+            "2026-03-01T00:00:00Z",
+            ("2026-02", "2026-02", &[]),
+        );
+        // 07:00 on 1 February in Shanghai is 23:00 UTC on 31 January: February is cut.
+        check(
+            &months,
+            "2026-01-31T23:00:00Z",
+            "2026-04-01T00:00:00+08:00",
+            ("2026-03", "2026-03", &["2026-02"]),
+        );
     }
 }

@@ -9,14 +9,35 @@ use gridledger_domain::{
     IssueEvent, IssueEventBody, IssueId, IssueState, IssueStatus, IssueTitle, JurisdictionCode, MeetingId,
     MeetingParties, ParticipantCount, PersonId, RecordCommitteeDecision, Registry, ReopenIssue, ReportIssue,
     ResolutionLevel, ResolveIssue, Satisfaction, SupportingDepartments, Timestamp, WithdrawIssue, WithdrawalReason,
-    decide, evolve, fold,
+    decide, evolve, fold, local_month_start,
 };
 use gridledger_eventlog::{AppendRequest, EventLog, EventLogConfig, ExpectedRevision, RequestId, StreamId};
 use gridledger_projections::{GovernanceProjection, GovernanceStats, GroupBy, StatsQuery};
+use jiff::tz::TimeZone;
 use proptest::prelude::*;
 
 const DAY: i64 = 86_400_000_000;
+const HOUR: i64 = 3_600_000_000;
 const START: i64 = 1_514_764_800_000_000; // 2018-01-01
+
+/// The zone of the built-in districts: the projections' months are Shanghai's.
+fn shanghai() -> TimeZone {
+    Registry::builtin_runzhou().districts()[0].time_zone().clone()
+}
+
+/// An instant of a period bound: UTC midnight `days` after [`START`], Shanghai's midnight
+/// of that day (8 hours earlier), or Shanghai's local midnight on the first of the month
+/// `days % 66` months after January 2018 (where the per-month cells are used whole).
+fn bound(days: i64, kind: u8) -> Timestamp {
+    match kind % 3 {
+        0 => Timestamp::from_unix_micros(START + days * DAY),
+        1 => Timestamp::from_unix_micros(START + days * DAY - 8 * HOUR),
+        _ => {
+            let month = days % 66;
+            local_month_start(2018 + month / 12, month % 12 + 1, &shanghai()).expect("a month of the 2020s")
+        }
+    }
+}
 const GRIDS: [&str; 4] = [
     "runzhou.s1.c01.g01",
     "runzhou.s1.c01.g02",
@@ -285,13 +306,13 @@ fn queries() -> impl Strategy<Value = StatsQuery> {
         Some("runzhou.s2"),
     ]);
     let categories = prop::sample::select(vec![None, Some("environment"), Some("dispute")]);
-    let instants = prop::option::of(0..2000i64);
+    let instants = prop::option::of((0..2000i64, 0..3u8));
     (scopes, categories, instants.clone(), instants, 0..3000i64).prop_map(|(scope, category, start, end, at)| {
         StatsQuery {
             scope: scope.map(|code| JurisdictionCode::parse(code).expect("code")),
             category: category.map(|code| CategoryCode::parse(code).expect("category")),
-            period_start: start.map(|days| Timestamp::from_unix_micros(START + days * DAY)),
-            period_end: end.map(|days| Timestamp::from_unix_micros(START + days * DAY)),
+            period_start: start.map(|(days, kind)| bound(days, kind)),
+            period_end: end.map(|(days, kind)| bound(days, kind)),
             at: Timestamp::from_unix_micros(START + at * DAY),
         }
     })
@@ -319,7 +340,7 @@ fn check(projection: &GovernanceProjection, events: &[(u64, String, IssueEvent)]
 }
 
 fn live(events: &[(u64, String, IssueEvent)]) -> GovernanceProjection {
-    let mut projection = GovernanceProjection::default();
+    let mut projection = GovernanceProjection::new(&shanghai());
     for (position, stream, event) in events {
         projection
             .apply(*position, stream, event)
@@ -348,6 +369,20 @@ proptest! {
             let scoped = StatsQuery { scope: Some(JurisdictionCode::parse(&street).expect("street")), ..query.clone() };
             prop_assert_eq!(stats, projection.stats(&scoped));
         }
+        // A month's row is the figures of that local month as the period (whole months:
+        // the per-month cells).
+        let all_time = StatsQuery { period_start: None, period_end: None, ..query.clone() };
+        for (month, stats) in projection.breakdown(&all_time, GroupBy::Month) {
+            let (year, month) = month.split_once('-').expect("YYYY-MM");
+            let (year, month): (i64, i64) = (year.parse().expect("year"), month.parse().expect("month"));
+            let next = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
+            let period = StatsQuery {
+                period_start: local_month_start(year, month, &shanghai()),
+                period_end: local_month_start(next.0, next.1, &shanghai()),
+                ..all_time.clone()
+            };
+            prop_assert_eq!(stats, projection.stats(&period));
+        }
     }
 }
 
@@ -372,16 +407,22 @@ fn replay_and_checkpoint_equal_live() -> anyhow::Result<()> {
         assert_eq!(outcome.last_position, *position);
     }
     let live = live(&events);
-    let replayed = GovernanceProjection::replay(&log, log.head().position, |_| {})?;
+    let zone = shanghai();
+    let replayed = GovernanceProjection::replay(&log, &zone, log.head().position, |_| {})?;
     let store = log.projection_store("test")?;
     let half = events.len() as u64 / 2;
-    let mut saved = GovernanceProjection::replay(&log, half, |_| {})?;
+    // The checkpoint is written by a projection in another zone: the facts hold instants,
+    // and the months are rebuilt in the zone the checkpoint is loaded in.
+    let mut saved = GovernanceProjection::replay(&log, &TimeZone::UTC, half, |_| {})?;
     saved.save_all(&store)?;
-    let mut resumed = GovernanceProjection::load(&store)?;
+    let mut resumed = GovernanceProjection::load(&store, &zone)?;
     assert_eq!(resumed.position(), half);
     resumed.catch_up(&log, log.head().position, |_| {})?;
     resumed.save(&store)?;
-    let reloaded = GovernanceProjection::load(&store)?;
+    let reloaded = GovernanceProjection::load(&store, &zone)?;
+    // A projection moved to the zone afterwards is rebuilt in it too.
+    let mut moved = GovernanceProjection::replay(&log, &TimeZone::UTC, log.head().position, |_| {})?;
+    moved.set_time_zone(&zone)?;
     for scope in [None, Some("runzhou.s1"), Some("runzhou.s1.c01.g01"), Some("runzhou.s2")] {
         let query = StatsQuery {
             scope: scope.map(|code| JurisdictionCode::parse(code).expect("code")),
@@ -392,7 +433,12 @@ fn replay_and_checkpoint_equal_live() -> anyhow::Result<()> {
         };
         let expected = live.stats(&query);
         assert!(expected.accepted > 0 || scope.is_some());
-        for (name, projection) in [("replayed", &replayed), ("resumed", &resumed), ("reloaded", &reloaded)] {
+        for (name, projection) in [
+            ("replayed", &replayed),
+            ("resumed", &resumed),
+            ("reloaded", &reloaded),
+            ("moved", &moved),
+        ] {
             assert_eq!(projection.stats(&query), expected, "{name} {scope:?}");
             for &group_by in GroupBy::ALL {
                 assert_eq!(
@@ -407,7 +453,7 @@ fn replay_and_checkpoint_equal_live() -> anyhow::Result<()> {
     // server replays the log rather than trusting half a checkpoint.
     store.clear()?;
     store.write_unpositioned(vec![(b"i0123456789abcdef".to_vec(), Some(vec![1, 2, 3]))])?;
-    match GovernanceProjection::load(&store) {
+    match GovernanceProjection::load(&store, &zone) {
         Err(gridledger_projections::ProjectionError::CorruptCheckpoint(reason)) => {
             assert!(reason.contains("without a position"), "{reason}");
         }
@@ -416,6 +462,6 @@ fn replay_and_checkpoint_equal_live() -> anyhow::Result<()> {
     }
     // A complete save_all over it replaces it.
     saved.save_all(&store)?;
-    assert_eq!(GovernanceProjection::load(&store)?.position(), saved.position());
+    assert_eq!(GovernanceProjection::load(&store, &zone)?.position(), saved.position());
     Ok(())
 }

@@ -12,7 +12,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
-use crate::auth;
+use crate::auth::{self, Principal};
 use crate::error::ServiceError;
 use crate::issues::IssueStore;
 
@@ -135,6 +135,36 @@ fn read_all_stream(
     stream
 }
 
+/// `ReplayIssue`: the issue's events up to `up_to_revision` (all without it), each with
+/// the issue's state right after it, for a principal with the issue in scope. The HTTP
+/// API's issue history (`crate::http`) is this replay too.
+pub(crate) fn replay_issue(
+    store: &IssueStore,
+    principal: Option<&Principal>,
+    request: &proto::ReplayIssueRequest,
+) -> Result<Vec<proto::ReplayStep>, ServiceError> {
+    let issue_id = parse_issue_id("issue_id", &request.issue_id)?;
+    let loaded = store.load(issue_id, request.up_to_revision)?;
+    if let Some(principal) = principal {
+        auth::require_issue_scope(principal, &loaded.state)?;
+    }
+    if loaded.events.is_empty() {
+        return Err(ServiceError::IssueNotFound {
+            issue_id: issue_id.to_string(),
+        });
+    }
+    let mut state = IssueState::Absent;
+    let mut steps = Vec::with_capacity(loaded.events.len());
+    for (recorded, event) in &loaded.events {
+        state = evolve(state, event);
+        steps.push(proto::ReplayStep {
+            event: Some(recorded_to_proto(recorded)),
+            state: state.issue().map(issue_to_proto),
+        });
+    }
+    Ok(steps)
+}
+
 #[tonic::async_trait]
 impl proto::audit_service_server::AuditService for AuditServiceImpl {
     type ReadIssueHistoryStream = RpcStream<proto::RecordedEvent>;
@@ -170,27 +200,7 @@ impl proto::audit_service_server::AuditService for AuditServiceImpl {
         request: Request<proto::ReplayIssueRequest>,
     ) -> Result<Response<Self::ReplayIssueStream>, Status> {
         let principal = auth::principal_of(&request);
-        let request = request.into_inner();
-        let issue_id = parse_issue_id("issue_id", &request.issue_id).map_err(ServiceError::from)?;
-        let loaded = self.store.load(issue_id, request.up_to_revision)?;
-        if let Some(principal) = &principal {
-            auth::require_issue_scope(principal, &loaded.state)?;
-        }
-        if loaded.events.is_empty() {
-            return Err(ServiceError::IssueNotFound {
-                issue_id: issue_id.to_string(),
-            }
-            .into());
-        }
-        let mut state = IssueState::Absent;
-        let mut steps = Vec::with_capacity(loaded.events.len());
-        for (recorded, event) in &loaded.events {
-            state = evolve(state, event);
-            steps.push(proto::ReplayStep {
-                event: Some(recorded_to_proto(recorded)),
-                state: state.issue().map(issue_to_proto),
-            });
-        }
+        let steps = replay_issue(&self.store, principal.as_deref(), request.get_ref())?;
         Ok(Response::new(stream_of(steps)))
     }
 

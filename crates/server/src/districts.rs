@@ -78,8 +78,9 @@ impl DistrictProjection {
         }
         // The log has moved on since `as_of`: fold it again up to that position.
         let log = self.log.clone();
+        let time_zone = self.live.time_zone();
         tokio::task::spawn_blocking(move || {
-            GovernanceProjection::replay(&log, position, |_| {})
+            GovernanceProjection::replay(&log, &time_zone, position, |_| {})
                 .map(|projection| (compute(&projection), position))
                 .map_err(ServiceError::Projection)
         })
@@ -91,6 +92,39 @@ impl DistrictProjection {
     }
 }
 
+/// Puts each member's months in its district's zone (docs/metrics.md#local-time): a stats
+/// node's replica in the zone of its district, a district node's log in the one zone its
+/// registry's districts share. Districts of one log with different zones are logged as an
+/// error and the first district's zone is kept.
+fn set_time_zones(registry: &Registry, members: &[DistrictProjection]) {
+    for member in members {
+        let zone = match &member.district {
+            Some(district) => registry.district(district).map(|district| district.time_zone().clone()),
+            None => registry
+                .shared_time_zone()
+                .map(|zone| zone.zone().clone())
+                .or_else(|error| {
+                    tracing::error!(error = %error, "months are those of the registry's first district");
+                    registry
+                        .districts()
+                        .first()
+                        .map(|district| district.time_zone().clone())
+                        .ok_or(error)
+                }),
+        };
+        let set = zone
+            .map_err(|error| error.to_string())
+            .and_then(|zone| member.live.set_time_zone(&zone).map_err(|error| error.to_string()));
+        if let Err(error) = set {
+            tracing::error!(
+                stream = member.stream.as_deref().unwrap_or_default(),
+                error,
+                "cannot put the projection's months in the district's time zone"
+            );
+        }
+    }
+}
+
 /// Every district a node answers for, and the registry of them all.
 #[derive(Debug)]
 pub(crate) struct Districts {
@@ -99,7 +133,9 @@ pub(crate) struct Districts {
 }
 
 impl Districts {
+    /// The districts of `members`, their projections' months put in the registry's zones.
     pub(crate) fn new(registry: Arc<Registry>, members: Vec<DistrictProjection>) -> Self {
+        set_time_zones(&registry, &members);
         Districts {
             registry: RwLock::new(registry),
             members,
@@ -114,8 +150,10 @@ impl Districts {
         }
     }
 
-    /// Replaces the registry (a stats node learned a newer one of a district).
+    /// Replaces the registry (a stats node learned a newer one of a district); a district
+    /// whose time zone changed has its months rebuilt in the new zone.
     pub(crate) fn replace_registry(&self, registry: Arc<Registry>) {
+        set_time_zones(&registry, &self.members);
         match self.registry.write() {
             Ok(mut current) => *current = registry,
             Err(poisoned) => *poisoned.into_inner() = registry,

@@ -1,7 +1,7 @@
-//! `ServiceError`: every way an RPC can fail, and the one place that maps them to `tonic::Status`.
+//! `ServiceError`: every way an RPC can fail, and the one place that maps them to `tonic::Status` (and, for the HTTP API, to an [`HttpError`] with the same code and message).
 
 use gridledger_api::{EventDecodeError, WireError};
-use gridledger_domain::{DomainError, DomainErrorKind};
+use gridledger_domain::{DomainError, DomainErrorKind, RegistryError};
 use gridledger_eventlog::{EventLogError, Position};
 use gridledger_projections::ProjectionError;
 use tonic::{Code, Status};
@@ -128,17 +128,121 @@ pub(crate) fn with_sources(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// Logs a failure as it is answered: server-side failures as errors, a client's mistake
+/// at debug level.
+fn log_failure(code: Code, message: &str) {
+    match code {
+        Code::Internal => tracing::error!(error = %message, "request failed on the server side"),
+        Code::Unavailable => tracing::warn!(error = %message, "request refused: unavailable"),
+        _ => tracing::debug!(error = %message, ?code, "request refused"),
+    }
+}
+
 impl From<ServiceError> for Status {
     /// Server-side failures are logged here, where they are handled; a client's mistake
     /// is never INTERNAL.
     fn from(error: ServiceError) -> Status {
         let code = error.code();
         let message = with_sources(&error);
-        match code {
-            Code::Internal => tracing::error!(error = %message, "request failed on the server side"),
-            Code::Unavailable => tracing::warn!(error = %message, "request refused: unavailable"),
-            _ => tracing::debug!(error = %message, ?code, "request refused"),
-        }
+        log_failure(code, &message);
         Status::new(code, message)
+    }
+}
+
+/// A failure as the HTTP API answers it (docs/api.md#http-errors): the HTTP status, the gRPC
+/// code by its canonical name, the message a gRPC client would get, and the request
+/// parameter at fault when there is one. Made from a [`ServiceError`] exactly as a
+/// `tonic::Status` is, so both APIs answer a failure with the same code and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HttpError {
+    pub(crate) status: u16,
+    /// `INVALID_ARGUMENT`, `NOT_FOUND`, ...
+    pub(crate) code: &'static str,
+    pub(crate) message: String,
+    /// The query parameter (or path segment) at fault, named as the API spells it.
+    pub(crate) field: Option<String>,
+}
+
+impl HttpError {
+    /// A failure of the HTTP layer itself (a query it cannot read): `code` with `message`,
+    /// naming `field` when the failure is about one parameter.
+    pub(crate) fn new(code: Code, message: impl Into<String>, field: Option<&str>) -> Self {
+        let message = message.into();
+        log_failure(code, &message);
+        HttpError {
+            status: http_status_of(code),
+            code: code_name(code),
+            message,
+            field: field.map(str::to_owned),
+        }
+    }
+}
+
+impl From<ServiceError> for HttpError {
+    fn from(error: ServiceError) -> HttpError {
+        let field = error.field();
+        let code = error.code();
+        HttpError::new(code, with_sources(&error), field)
+    }
+}
+
+impl ServiceError {
+    /// The request field the failure is about, named as the API spells it: the field of an
+    /// invalid value; `scope` for a jurisdiction and `category` for a category that is not
+    /// in the registry (the read API's only parameters that name them); `issue_id` for an
+    /// issue that does not exist.
+    fn field(&self) -> Option<&'static str> {
+        match self {
+            ServiceError::Refused(WireError::InvalidField { field, .. }) => Some(field),
+            ServiceError::Refused(WireError::Domain(DomainError::Registry(registry))) => match registry {
+                RegistryError::UnknownJurisdiction { .. } => Some("scope"),
+                RegistryError::UnknownCategory { .. } => Some("category"),
+                _ => None,
+            },
+            ServiceError::IssueNotFound { .. } => Some("issue_id"),
+            _ => None,
+        }
+    }
+}
+
+/// The HTTP status of a gRPC code: the mapping of `google.rpc.Code` (a client's mistake is
+/// 4xx, a server-side failure 5xx).
+pub(crate) const fn http_status_of(code: Code) -> u16 {
+    match code {
+        Code::Ok => 200,
+        Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => 400,
+        Code::Unauthenticated => 401,
+        Code::PermissionDenied => 403,
+        Code::NotFound => 404,
+        Code::Aborted | Code::AlreadyExists => 409,
+        Code::ResourceExhausted => 429,
+        Code::Cancelled => 499,
+        Code::Unimplemented => 501,
+        Code::Unavailable => 503,
+        Code::DeadlineExceeded => 504,
+        Code::Unknown | Code::Internal | Code::DataLoss => 500,
+    }
+}
+
+/// The canonical name of a gRPC code (`INVALID_ARGUMENT`).
+pub(crate) const fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
     }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use gridledger_eventlog::{EventLog, EventLogError, Position, ProjectionStore};
 use gridledger_projections::{CHECKPOINT_NAME, GovernanceProjection, ProjectionError};
+use jiff::tz::TimeZone;
 use tokio::sync::watch;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
@@ -39,22 +40,27 @@ pub(crate) struct LiveGovernance {
     health_name: String,
 }
 
-/// Loads the checkpoint; one that no longer decodes (damaged, or written by another
-/// version) is derived data: it is dropped and the log replayed instead.
-fn load_checkpoint(store: &ProjectionStore) -> Result<GovernanceProjection, ProjectionError> {
-    match GovernanceProjection::load(store) {
+/// Loads the checkpoint, its months in `time_zone`; one that no longer decodes (damaged,
+/// or written by another version) is derived data: it is dropped and the log replayed
+/// instead.
+fn load_checkpoint(store: &ProjectionStore, time_zone: &TimeZone) -> Result<GovernanceProjection, ProjectionError> {
+    match GovernanceProjection::load(store, time_zone) {
         Err(ProjectionError::CorruptCheckpoint(reason)) => {
             tracing::warn!(reason, "governance checkpoint unusable; rebuilding it from the log");
             store.clear()?;
-            Ok(GovernanceProjection::default())
+            Ok(GovernanceProjection::new(time_zone))
         }
         other => other,
     }
 }
 
-async fn load_checkpoint_in_background(store: &ProjectionStore) -> Result<GovernanceProjection, ServiceError> {
+async fn load_checkpoint_in_background(
+    store: &ProjectionStore,
+    time_zone: &TimeZone,
+) -> Result<GovernanceProjection, ServiceError> {
     let store = store.clone();
-    tokio::task::spawn_blocking(move || load_checkpoint(&store))
+    let time_zone = time_zone.clone();
+    tokio::task::spawn_blocking(move || load_checkpoint(&store, &time_zone))
         .await
         .map_err(|source| ServiceError::Task {
             task: "loading the governance checkpoint",
@@ -64,15 +70,28 @@ async fn load_checkpoint_in_background(store: &ProjectionStore) -> Result<Govern
 }
 
 impl LiveGovernance {
-    /// Loads the checkpoint (no replay of what it covers) and starts following the log.
-    /// The returned task ends after the log closes, once the last checkpoint is saved.
+    /// [`LiveGovernance::start_in_time_zone`] with months in UTC until the registry's zone
+    /// is set: `Districts::new` sets it ([`LiveGovernance::set_time_zone`]) before any
+    /// query can reach the projection.
     pub(crate) async fn start(
         log: EventLog,
         health: HealthReporter,
         health_name: String,
     ) -> Result<(Arc<LiveGovernance>, tokio::task::JoinHandle<()>), ServiceError> {
+        Self::start_in_time_zone(log, &TimeZone::UTC, health, health_name).await
+    }
+
+    /// Loads the checkpoint (no replay of what it covers), its months in `time_zone` (the
+    /// district's), and starts following the log. The returned task ends after the log
+    /// closes, once the last checkpoint is saved.
+    pub(crate) async fn start_in_time_zone(
+        log: EventLog,
+        time_zone: &TimeZone,
+        health: HealthReporter,
+        health_name: String,
+    ) -> Result<(Arc<LiveGovernance>, tokio::task::JoinHandle<()>), ServiceError> {
         let store = log.projection_store(CHECKPOINT_NAME)?;
-        let projection = load_checkpoint_in_background(&store).await?;
+        let projection = load_checkpoint_in_background(&store, time_zone).await?;
         let position = projection.position();
         tracing::info!(
             position,
@@ -114,7 +133,7 @@ impl LiveGovernance {
                 .await;
             tokio::time::sleep(restart_delay).await;
             restart_delay = (restart_delay * 2).min(MAX_RESTART_DELAY);
-            match load_checkpoint_in_background(&store).await {
+            match load_checkpoint_in_background(&store, &self.time_zone()).await {
                 Ok(projection) => {
                     let position = projection.position();
                     match self.write() {
@@ -196,6 +215,23 @@ impl LiveGovernance {
     /// Why the projection is not following its log, while it is not.
     pub(crate) fn stopped_reason(&self) -> Option<String> {
         self.stopped.borrow().clone()
+    }
+
+    /// The time zone of the projection's months.
+    pub(crate) fn time_zone(&self) -> TimeZone {
+        match self.projection.read() {
+            Ok(projection) => projection.time_zone().clone(),
+            Err(poisoned) => poisoned.into_inner().time_zone().clone(),
+        }
+    }
+
+    /// Puts the projection's months in `time_zone` (rebuilding its aggregates if the zone
+    /// changes; nothing otherwise).
+    pub(crate) fn set_time_zone(&self, time_zone: &TimeZone) -> Result<(), ServiceError> {
+        if self.time_zone() == *time_zone {
+            return Ok(());
+        }
+        self.write()?.set_time_zone(time_zone).map_err(ServiceError::Projection)
     }
 
     /// The last log position applied.

@@ -1,4 +1,7 @@
 //! `IssueService`: the lifecycle commands, `GetIssue` and `ListIssues`.
+//!
+//! The reads are [`get_issue`] and [`list_issues`], which the HTTP API (`crate::http`)
+//! calls too: one implementation behind both.
 
 use std::sync::Arc;
 
@@ -8,7 +11,7 @@ use gridledger_api::{
 use gridledger_domain::{IssueId, IssueState};
 use tonic::{Request, Response, Status};
 
-use crate::auth;
+use crate::auth::{self, Principal};
 use crate::error::ServiceError;
 use crate::governance::LiveGovernance;
 use crate::issues::IssueStore;
@@ -138,18 +141,8 @@ impl proto::issue_service_server::IssueService for IssueServiceImpl {
 
     async fn get_issue(&self, request: Request<proto::GetIssueRequest>) -> Result<Response<proto::Issue>, Status> {
         let principal = auth::principal_of(&request);
-        let issue_id = parse_issue_id("issue_id", &request.into_inner().issue_id).map_err(ServiceError::from)?;
-        let loaded = self.store.load(issue_id, None)?;
-        if let Some(principal) = &principal {
-            auth::require_issue_scope(principal, &loaded.state)?;
-        }
-        match &loaded.state {
-            IssueState::Existing(issue) => Ok(Response::new(issue_to_proto(issue))),
-            IssueState::Absent => Err(ServiceError::IssueNotFound {
-                issue_id: issue_id.to_string(),
-            }
-            .into()),
-        }
+        let issue = get_issue(&self.store, principal.as_deref(), request.get_ref())?;
+        Ok(Response::new(issue))
     }
 
     async fn list_issues(
@@ -157,50 +150,83 @@ impl proto::issue_service_server::IssueService for IssueServiceImpl {
         request: Request<proto::ListIssuesRequest>,
     ) -> Result<Response<proto::ListIssuesResponse>, Status> {
         let principal = auth::principal_of(&request);
-        let request = request.into_inner();
-        let mut filter = list_filter_from_proto(&request, &self.store.registry).map_err(ServiceError::from)?;
-        // Reads are scoped: no scope means the principal's own.
-        filter.scope = auth::read_scope(principal.as_deref(), filter.scope, &self.store.registry)?;
-        let page_size = match request.page_size {
-            0 => DEFAULT_PAGE_SIZE,
-            size if size <= MAX_PAGE_SIZE => size,
-            size => {
-                return Err(ServiceError::invalid("page_size", format!("{size} is more than {MAX_PAGE_SIZE}")).into());
-            }
-        };
-        let after = if request.page_token.is_empty() {
-            None
-        } else {
-            Some(parse_issue_id("page_token", &request.page_token).map_err(ServiceError::from)?)
-        };
-        // Read your writes: the list reflects every command acknowledged before it.
-        self.governance.wait_for(self.store.log.head().position).await?;
-        let (issue_ids, next) = {
-            let projection = self.governance.read()?;
-            // A token is the last issue of a page the list gave; one it does not know is
-            // refused rather than read as "from the start", which would loop forever.
-            if let Some(token) = after
-                && !projection.knows_issue(token)
-            {
-                return Err(ServiceError::invalid(
-                    "page_token",
-                    format!(
-                        "{token} is not an issue this list knows; pass the next_page_token of the previous page, or none for the first page"
-                    ),
-                )
-                .into());
-            }
-            projection.list_issue_ids(&filter, after, page_size as usize)
-        };
-        let mut issues = Vec::with_capacity(issue_ids.len());
-        for issue_id in issue_ids {
-            if let IssueState::Existing(issue) = &self.store.load(issue_id, None)?.state {
-                issues.push(issue_to_proto(issue));
-            }
-        }
-        Ok(Response::new(proto::ListIssuesResponse {
-            issues,
-            next_page_token: next.map(|issue_id| issue_id.to_string()).unwrap_or_default(),
-        }))
+        let page = list_issues(&self.store, &self.governance, principal.as_deref(), request.get_ref()).await?;
+        Ok(Response::new(page))
     }
+}
+
+/// `GetIssue`: the issue's current state, folded from its stream, for a principal with
+/// the issue in scope.
+pub(crate) fn get_issue(
+    store: &IssueStore,
+    principal: Option<&Principal>,
+    request: &proto::GetIssueRequest,
+) -> Result<proto::Issue, ServiceError> {
+    let issue_id = parse_issue_id("issue_id", &request.issue_id)?;
+    let loaded = store.load(issue_id, None)?;
+    if let Some(principal) = principal {
+        auth::require_issue_scope(principal, &loaded.state)?;
+    }
+    match &loaded.state {
+        IssueState::Existing(issue) => Ok(issue_to_proto(issue)),
+        IssueState::Absent => Err(ServiceError::IssueNotFound {
+            issue_id: issue_id.to_string(),
+        }),
+    }
+}
+
+/// `ListIssues`: one page of the issues matching the filters, within the principal's
+/// scope (no scope means the principal's own), in report order.
+pub(crate) async fn list_issues(
+    store: &IssueStore,
+    governance: &LiveGovernance,
+    principal: Option<&Principal>,
+    request: &proto::ListIssuesRequest,
+) -> Result<proto::ListIssuesResponse, ServiceError> {
+    let mut filter = list_filter_from_proto(request, &store.registry)?;
+    // Reads are scoped: no scope means the principal's own.
+    filter.scope = auth::read_scope(principal, filter.scope, &store.registry)?;
+    let page_size = match request.page_size {
+        0 => DEFAULT_PAGE_SIZE,
+        size if size <= MAX_PAGE_SIZE => size,
+        size => {
+            return Err(ServiceError::invalid(
+                "page_size",
+                format!("{size} is more than {MAX_PAGE_SIZE}"),
+            ));
+        }
+    };
+    let after = if request.page_token.is_empty() {
+        None
+    } else {
+        Some(parse_issue_id("page_token", &request.page_token)?)
+    };
+    // Read your writes: the list reflects every command acknowledged before it.
+    governance.wait_for(store.log.head().position).await?;
+    let (issue_ids, next) = {
+        let projection = governance.read()?;
+        // A token is the last issue of a page the list gave; one it does not know is
+        // refused rather than read as "from the start", which would loop forever.
+        if let Some(token) = after
+            && !projection.knows_issue(token)
+        {
+            return Err(ServiceError::invalid(
+                "page_token",
+                format!(
+                    "{token} is not an issue this list knows; pass the next_page_token of the previous page, or none for the first page"
+                ),
+            ));
+        }
+        projection.list_issue_ids(&filter, after, page_size as usize)
+    };
+    let mut issues = Vec::with_capacity(issue_ids.len());
+    for issue_id in issue_ids {
+        if let IssueState::Existing(issue) = &store.load(issue_id, None)?.state {
+            issues.push(issue_to_proto(issue));
+        }
+    }
+    Ok(proto::ListIssuesResponse {
+        issues,
+        next_page_token: next.map(|issue_id| issue_id.to_string()).unwrap_or_default(),
+    })
 }

@@ -1,4 +1,4 @@
-//! The gridledger gRPC server: `IssueService`, `AuditService`, `StatsService` and `NodeService` over the event log, with health and reflection; the outbox to NATS; and the stats node that serves figures across districts from their streams.
+//! The gridledger gRPC server: `IssueService`, `AuditService`, `StatsService` and `NodeService` over the event log, with health and reflection; the HTTP read API and dashboard beside them (`serve --http`, the same reads); the outbox to NATS; and the stats node that serves figures across districts from their streams.
 //!
 //! A command goes: wire request -> validated [`gridledger_api::CommandRequest`] ->
 //! `decide` on the issue folded from its stream -> append with the expected revision and
@@ -12,9 +12,11 @@ pub mod auth;
 mod districts;
 mod error;
 mod governance;
+mod http;
 mod issue_service;
 mod issues;
 mod log_health;
+mod metrics;
 mod node_service;
 mod outbox;
 mod run;

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use gridledger_api::{ComponentStatus, NodeStatusView, node_status_to_proto, proto};
+use gridledger_api::{ComponentStatus, NodeDistrict, NodeStatusView, node_status_to_proto, proto};
 use gridledger_bus::{FeedStatus, OutboxStatus};
 use gridledger_eventlog::EventLog;
 use tokio::sync::watch;
@@ -86,9 +86,20 @@ impl NodeParts {
                 detail: format!("stream {} at sequence {}", status.stream, status.stream_last_sequence),
             });
         }
+        let districts = self
+            .districts
+            .registry()
+            .districts()
+            .iter()
+            .map(|district| NodeDistrict {
+                code: district.code.as_str().to_owned(),
+                time_zone: district.time_zone_name().to_owned(),
+            })
+            .collect();
         NodeStatusView {
             role: self.role.to_owned(),
             components,
+            districts,
         }
     }
 }

@@ -38,6 +38,10 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// Address to listen on; port 0 picks a free port.
     pub listen: SocketAddr,
+    /// `--http`: also serve the HTTP read API and the dashboard on this address (port 0
+    /// picks a free port), under the same serving policy, authentication and TLS as gRPC
+    /// (docs/api.md#11-http-api); `None` serves gRPC only.
+    pub http: Option<SocketAddr>,
     /// Jurisdictions and categories that commands are checked against.
     pub registry: Registry,
     /// Authentication and authorisation (docs/security.md); `None` checks nothing and
@@ -106,6 +110,8 @@ pub enum ServerError {
 pub struct RunningServer {
     /// The address actually bound (useful with port 0).
     pub local_addr: SocketAddr,
+    /// The address the HTTP endpoint bound, with [`ServerConfig::http`].
+    pub http_addr: Option<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), ServerError>>,
 }
@@ -184,8 +190,20 @@ pub async fn start_with_limits(
         Some(_) => Some(district_of(&config.registry)?),
         None => None,
     };
+    // HTTPS with the same material as gRPC (already checked by `prepare`).
+    let http_tls = match (&config.http, &config.tls) {
+        (Some(_), Some(tls)) => Some(
+            crate::http::tls_acceptor(tls, config.auth.is_some())
+                .map_err(|reason| ServerError::Config(format!("HTTPS (--http): {reason}")))?,
+        ),
+        _ => None,
+    };
     // Bind before opening the log: an address in use leaves no new data directory behind.
     let (listener, local_addr) = bind(config.listen).await?;
+    let http_bound = match config.http {
+        Some(address) => Some(bind(address).await?),
+        None => None,
+    };
     let log = open_log(&config.data_dir).await?;
 
     let registry = Arc::new(config.registry);
@@ -213,10 +231,26 @@ pub async fn start_with_limits(
             district: None,
             stream: None,
             log: log.clone(),
-            live: live_governance,
+            live: live_governance.clone(),
             feed_stopped: None,
         }],
     ));
+    // The HTTP endpoint reads through the same parts as the services above.
+    let http = http_bound.map(|(listener, local_addr)| {
+        let context = crate::http::HttpContext::new(
+            districts.clone(),
+            store.clone(),
+            live_governance.clone(),
+            security.auth_state(),
+            http_tls.is_some(),
+        );
+        crate::http::HttpListener {
+            listener,
+            local_addr,
+            router: crate::http::router(Arc::new(context)),
+            tls: http_tls,
+        }
+    });
     let stats_service = proto::stats_service_server::StatsServiceServer::new(StatsServiceImpl {
         districts: districts.clone(),
     })
@@ -304,6 +338,7 @@ pub async fn start_with_limits(
     let running = serve(Serving {
         listener,
         local_addr,
+        http,
         security,
         limits,
         routes: routes.routes(),
@@ -315,6 +350,9 @@ pub async fn start_with_limits(
         after_serving: Box::pin(after_serving),
     })?;
     tracing::info!(%local_addr, data_dir = %config.data_dir.display(), "gridledger serving gRPC");
+    if let Some(http_addr) = running.http_addr {
+        tracing::info!(%http_addr, "gridledger serving HTTP: the read API and the dashboard");
+    }
     Ok(running)
 }
 
@@ -323,6 +361,8 @@ pub async fn start_with_limits(
 pub(crate) struct Serving {
     pub(crate) listener: tokio::net::TcpListener,
     pub(crate) local_addr: SocketAddr,
+    /// The HTTP endpoint (`--http`), served beside gRPC and shut down with it.
+    pub(crate) http: Option<crate::http::HttpListener>,
     pub(crate) security: crate::auth::Security,
     pub(crate) limits: TransportLimits,
     pub(crate) routes: tonic::service::Routes,
@@ -342,6 +382,7 @@ pub(crate) fn serve(serving: Serving) -> Result<RunningServer, ServerError> {
     let Serving {
         listener,
         local_addr,
+        http,
         security,
         limits,
         routes,
@@ -393,16 +434,39 @@ pub(crate) fn serve(serving: Serving) -> Result<RunningServer, ServerError> {
     // log of descriptors; each has a handshake and an idle deadline.
     let descriptor_limit = crate::transport::descriptor_limit().map_err(ServerError::DescriptorLimit)?;
     let connection_cap = limits.connection_cap(descriptor_limit);
+    // With the HTTP endpoint, a quarter of the cap is its own: both together stay clear of
+    // the descriptor limit.
+    let (grpc_cap, http_cap) = match &http {
+        None => (connection_cap, 0),
+        Some(_) => {
+            let http_cap = (connection_cap / 4).max(1);
+            ((connection_cap - http_cap).max(1), http_cap)
+        }
+    };
     tracing::info!(
-        connection_cap,
+        connection_cap = grpc_cap,
+        http_connection_cap = http_cap,
         descriptor_limit,
         streams_per_connection = limits.max_concurrent_streams_per_connection,
         "client limits"
     );
-    let incoming = limited_incoming(listener, connection_cap, limits);
+    let incoming = limited_incoming(listener, grpc_cap, limits);
+    let http_addr = http.as_ref().map(|http| http.local_addr);
+    let http_serving = http.map(|http| crate::http::serve_http(http, http_cap, limits, shutdown_begun.clone()));
     let mut grace_begins = shutdown_begun;
     let task = tokio::spawn(async move {
-        let serving = router.serve_with_incoming_shutdown(incoming, until_stopped);
+        let grpc_serving = router.serve_with_incoming_shutdown(incoming, until_stopped);
+        // Both endpoints stop accepting when shutdown begins and finish their in-flight
+        // requests; the log is closed once both are done, or once the grace period is over.
+        let serving = async move {
+            let http_served = async move {
+                if let Some(http_serving) = http_serving {
+                    http_serving.await;
+                }
+            };
+            let (served, ()) = tokio::join!(grpc_serving, http_served);
+            served
+        };
         let grace_over = async move {
             if grace_begins.wait_for(|begun| *begun).await.is_err() {
                 std::future::pending::<()>().await;
@@ -422,6 +486,7 @@ pub(crate) fn serve(serving: Serving) -> Result<RunningServer, ServerError> {
     });
     Ok(RunningServer {
         local_addr,
+        http_addr,
         stop: Some(stop),
         task,
     })

@@ -182,6 +182,7 @@ pub async fn start_stats_node_with_limits(
     let security = crate::auth::prepare(&ServerConfig {
         data_dir: config.data_dir.clone(),
         listen: config.listen,
+        http: None,
         registry: registry.clone(),
         auth: config.auth.clone(),
         tls: config.tls.clone(),
@@ -203,9 +204,15 @@ pub async fn start_stats_node_with_limits(
         let log = open_log(&stream_dir(&config.data_dir, stream).join("log")).await?;
         let health_name = format!("{STATS_SERVICE_NAME}/{stream}");
         health_names.push(health_name.clone());
-        let (live, task) = LiveGovernance::start(log.clone(), health_reporter.clone(), health_name)
-            .await
-            .map_err(ServerError::Projection)?;
+        let time_zone = registry
+            .district(district)
+            .map_err(|error| ServerError::Config(format!("registry of {stream}: {error}")))?
+            .time_zone()
+            .clone();
+        let (live, task) =
+            LiveGovernance::start_in_time_zone(log.clone(), &time_zone, health_reporter.clone(), health_name)
+                .await
+                .map_err(ServerError::Projection)?;
         let feed = start_feed(
             log.clone(),
             FeedConfig {
@@ -290,6 +297,7 @@ pub async fn start_stats_node_with_limits(
     let running = serve(Serving {
         listener,
         local_addr,
+        http: None,
         security,
         limits,
         routes: routes.routes(),

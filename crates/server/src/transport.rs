@@ -6,6 +6,7 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -78,6 +79,33 @@ pub fn descriptor_limit() -> io::Result<u64> {
     rlimit::getrlimit(rlimit::Resource::NOFILE).map(|(soft, _hard)| soft)
 }
 
+/// How many client connections are open now: counted from accept to close (handshake
+/// included) by every [`LimitedConnection`] made with it; read by the metrics.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct OpenConnections(Arc<AtomicUsize>);
+
+impl OpenConnections {
+    /// Connections open now.
+    pub(crate) fn get(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn opened(&self) -> OpenConnection {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        OpenConnection(self.0.clone())
+    }
+}
+
+/// One connection counted in [`OpenConnections`] until it is dropped.
+#[derive(Debug)]
+struct OpenConnection(Arc<AtomicUsize>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Accepts connections from `listener`, at most `cap` open at once (the rest wait in the
 /// kernel's backlog, holding no descriptor of ours), each with the handshake and idle
 /// deadlines of `limits`. The accept loop ends when the returned stream is dropped.
@@ -85,6 +113,16 @@ pub fn limited_incoming(
     listener: TcpListener,
     cap: usize,
     limits: TransportLimits,
+) -> ReceiverStream<io::Result<LimitedConnection>> {
+    limited_incoming_counted(listener, cap, limits, OpenConnections::default())
+}
+
+/// [`limited_incoming`], each connection counted in `open` while it is open.
+pub(crate) fn limited_incoming_counted(
+    listener: TcpListener,
+    cap: usize,
+    limits: TransportLimits,
+    open: OpenConnections,
 ) -> ReceiverStream<io::Result<LimitedConnection>> {
     let (sender, receiver) = mpsc::channel(1);
     let permits = Arc::new(Semaphore::new(cap));
@@ -112,7 +150,7 @@ pub fn limited_incoming(
             if let Err(error) = stream.set_nodelay(true) {
                 tracing::debug!(%error, %peer, "cannot set TCP_NODELAY");
             }
-            let connection = LimitedConnection::new(stream, permit, limits);
+            let connection = LimitedConnection::new(stream, permit, open.opened(), limits);
             if sender.send(Ok(connection)).await.is_err() {
                 return;
             }
@@ -127,6 +165,7 @@ pub fn limited_incoming(
 pub struct LimitedConnection {
     stream: TcpStream,
     _permit: OwnedSemaphorePermit,
+    _counted: OpenConnection,
     handshake_bytes_missing: usize,
     handshake_timeout: Duration,
     idle_timeout: Duration,
@@ -134,10 +173,11 @@ pub struct LimitedConnection {
 }
 
 impl LimitedConnection {
-    fn new(stream: TcpStream, permit: OwnedSemaphorePermit, limits: TransportLimits) -> Self {
+    fn new(stream: TcpStream, permit: OwnedSemaphorePermit, counted: OpenConnection, limits: TransportLimits) -> Self {
         LimitedConnection {
             stream,
             _permit: permit,
+            _counted: counted,
             handshake_bytes_missing: HANDSHAKE_BYTES,
             handshake_timeout: limits.handshake_timeout,
             idle_timeout: limits.idle_timeout,

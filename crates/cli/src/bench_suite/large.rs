@@ -165,12 +165,18 @@ pub fn read_all_timed(log: &EventLog, message: Option<&str>) -> anyhow::Result<R
     })
 }
 
+/// The time zone of the bench district (the built-in Runzhou's, Asia/Shanghai).
+fn district_time_zone() -> gridledger_domain::DistrictTimeZone {
+    Registry::builtin_runzhou().districts()[0].district_time_zone().clone()
+}
+
 /// `GovernanceProjection::replay` over the whole log, timed.
 pub fn replay_timed(log: &EventLog, message: &str) -> anyhow::Result<(GovernanceProjection, f64)> {
     let head = log.head().position;
     let bar = progress_bar(head, message.to_owned());
     let started = Instant::now();
-    let projection = GovernanceProjection::replay(log, head, |position| bar.set_position(position))?;
+    let time_zone = district_time_zone();
+    let projection = GovernanceProjection::replay(log, time_zone.zone(), head, |position| bar.set_position(position))?;
     let seconds = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
     Ok((projection, seconds))
@@ -366,7 +372,8 @@ pub fn large_log(
     let head = log.head().position;
     let bar = progress_bar(head, "large log: checkpoint".to_owned());
     let save_started = Instant::now();
-    let mut projection = GovernanceProjection::default();
+    let time_zone = district_time_zone();
+    let mut projection = GovernanceProjection::new(time_zone.zone());
     while projection.position() < head {
         let up_to = (projection.position() + CHECKPOINT_EVERY_EVENTS).min(head);
         projection.catch_up(&log, up_to, |position| bar.set_position(position))?;
@@ -385,7 +392,7 @@ pub fn large_log(
     let log = open_log(&directory)?;
     let reopen_open_seconds = reopen_started.elapsed().as_secs_f64();
     let store = log.projection_store(CHECKPOINT_NAME)?;
-    let mut projection = GovernanceProjection::load(&store)?;
+    let mut projection = GovernanceProjection::load(&store, time_zone.zone())?;
     let reopen_load_seconds = reopen_started.elapsed().as_secs_f64() - reopen_open_seconds;
     projection.catch_up(&log, log.head().position, |_| {})?;
     let filter = district_filter()?;

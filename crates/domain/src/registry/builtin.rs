@@ -2,13 +2,15 @@
 //! reference district's counts of streets, communities and grids), and Dantu, a second,
 //! differently shaped district so that several district nodes and a city-wide statistics
 //! node can be run without writing a registry file. Both have the same nine categories of
-//! `docs/product.md`, so a city's figures by category line up across them.
+//! `docs/product.md`, so a city's figures by category line up across them, and both keep
+//! their calendars in `Asia/Shanghai`.
 
 use std::collections::BTreeMap;
 
 use super::{Community, DisplayName, District, Grid, Registry, Street};
 use crate::category::{Category, CategoryCode};
 use crate::jurisdiction::{CommunityCode, DistrictCode, GridCode, StreetCode};
+use crate::time_zone::DistrictTimeZone;
 
 /// The built-in categories: code, display name, default handling deadline in hours.
 const BUILTIN_CATEGORIES: [(&str, &str, u32); 9] = [
@@ -105,6 +107,7 @@ impl Registry {
         let districts = vec![District {
             code: DistrictCode::from_trusted_string(shape.code.to_owned()),
             display_name: synthetic(shape.display_name.to_owned()),
+            time_zone: DistrictTimeZone::asia_shanghai(),
         }];
         let mut streets = Vec::new();
         let mut communities = Vec::new();

@@ -9,13 +9,15 @@ use serde::{Deserialize, Serialize};
 use super::{Community, DisplayName, District, Grid, Registry, RegistryError, Street};
 use crate::category::Category;
 use crate::jurisdiction::{CommunityCode, DistrictCode, GridCode, InvalidCodeError, StreetCode};
+use crate::time_zone::DistrictTimeZone;
 
 /// The registry file format, read by [`Registry::from_json_str`] and written by
 /// [`Registry::to_json_pretty`]. Unvalidated; unknown fields are refused.
 ///
 /// ```json
 /// {
-///   "districts":   [{"code": "runzhou", "display_name": "Runzhou"}],
+///   "districts":   [{"code": "runzhou", "display_name": "Runzhou",
+///                    "time_zone": "Asia/Shanghai"}],
 ///   "streets":     [{"code": "runzhou.s1", "display_name": "Street 1"}],
 ///   "communities": [{"code": "runzhou.s1.c01", "display_name": "Community 1"}],
 ///   "grids":       [{"code": "runzhou.s1.c01.g01", "display_name": "Grid 1"}],
@@ -26,8 +28,8 @@ use crate::jurisdiction::{CommunityCode, DistrictCode, GridCode, InvalidCodeErro
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegistryDocument {
-    /// Districts (one-segment codes).
-    pub districts: Vec<JurisdictionDocument>,
+    /// Districts (one-segment codes), each with its time zone.
+    pub districts: Vec<DistrictDocument>,
     /// Streets (two-segment codes), each inside a listed district.
     pub streets: Vec<JurisdictionDocument>,
     /// Communities (three-segment codes), each inside a listed street.
@@ -38,7 +40,20 @@ pub struct RegistryDocument {
     pub categories: Vec<CategoryDocument>,
 }
 
-/// One jurisdiction in a [`RegistryDocument`].
+/// One district in a [`RegistryDocument`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DistrictDocument {
+    /// The district code.
+    pub code: String,
+    /// Its human-readable name.
+    pub display_name: String,
+    /// The IANA time zone its calendar is kept in (`Asia/Shanghai`); required: months,
+    /// periods and dates without an offset are read in it (`docs/metrics.md#local-time`).
+    pub time_zone: String,
+}
+
+/// One street, community or grid in a [`RegistryDocument`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JurisdictionDocument {
@@ -125,8 +140,8 @@ impl Registry {
     }
 
     /// Validates a registry document: codes well formed and of their section's level, no
-    /// code twice, every parent listed, display names and deadlines valid, at least one
-    /// grid and one category. The first problem found is returned.
+    /// code twice, every parent listed, display names, district time zones and deadlines
+    /// valid, at least one grid and one category. The first problem found is returned.
     pub fn from_document(document: RegistryDocument) -> Result<Self, RegistryError> {
         let mut district_positions = BTreeMap::new();
         let mut districts = Vec::with_capacity(document.districts.len());
@@ -134,7 +149,16 @@ impl Registry {
             let code = parse_code("districts", &entry.code, DistrictCode::parse)?;
             insert_unique(&mut district_positions, "districts", code.clone(), districts.len())?;
             let display_name = parse_display_name("districts", code.as_str(), &entry.display_name)?;
-            districts.push(District { code, display_name });
+            let time_zone =
+                DistrictTimeZone::parse(&entry.time_zone).map_err(|reason| RegistryError::InvalidTimeZone {
+                    code: code.as_str().to_owned(),
+                    reason,
+                })?;
+            districts.push(District {
+                code,
+                display_name,
+                time_zone,
+            });
         }
 
         let mut street_positions = BTreeMap::new();
@@ -230,7 +254,11 @@ impl Registry {
             districts: self
                 .districts
                 .iter()
-                .map(|entry| jurisdiction_document(entry.code.as_str(), &entry.display_name))
+                .map(|entry| DistrictDocument {
+                    code: entry.code.as_str().to_owned(),
+                    display_name: entry.display_name.as_str().to_owned(),
+                    time_zone: entry.time_zone_name().to_owned(),
+                })
                 .collect(),
             streets: self
                 .streets

@@ -49,6 +49,30 @@ pub enum RegistryError {
         /// What is wrong with the name.
         reason: String,
     },
+    /// A district's `time_zone` is not a zone of the IANA database.
+    #[error("registry districts: {code:?} has an invalid time_zone: {reason}")]
+    InvalidTimeZone {
+        /// The district code.
+        code: String,
+        /// What is wrong with the zone.
+        reason: String,
+    },
+    /// Districts kept in one projection (one node's log) whose time zones differ: their
+    /// months could not be the same.
+    #[error(
+        "districts {first:?} ({first_zone}) and {other:?} ({other_zone}) keep different time zones; \
+         a node whose log holds several districts needs them to share one (or run one node per district)"
+    )]
+    MixedTimeZones {
+        /// A district.
+        first: String,
+        /// Its zone.
+        first_zone: String,
+        /// Another district, with another zone.
+        other: String,
+        /// That zone.
+        other_zone: String,
+    },
     /// A category's other fields are invalid (e.g. a zero deadline).
     #[error("registry categories: {code:?} is invalid: {reason}")]
     InvalidCategory {

@@ -51,7 +51,7 @@ mod tests {
 
     fn one_district(code: &str, category_deadline_hours: u32) -> Registry {
         let json = format!(
-            r#"{{"districts":[{{"code":"{code}","display_name":"D"}}],"streets":[{{"code":"{code}.s1","display_name":"S"}}],
+            r#"{{"districts":[{{"code":"{code}","display_name":"D","time_zone":"Asia/Shanghai"}}],"streets":[{{"code":"{code}.s1","display_name":"S"}}],
             "communities":[{{"code":"{code}.s1.c1","display_name":"C"}}],"grids":[{{"code":"{code}.s1.c1.g1","display_name":"G"}}],
             "categories":[{{"code":"other","display_name":"Other","default_handling_deadline_hours":{category_deadline_hours}}}]}}"#
         );

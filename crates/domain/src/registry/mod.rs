@@ -14,12 +14,13 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use display_name::{DisplayName, InvalidDisplayNameError, MAX_DISPLAY_NAME_CHARS};
-pub use document::{CategoryDocument, JurisdictionDocument, RegistryDocument};
+pub use document::{CategoryDocument, DistrictDocument, JurisdictionDocument, RegistryDocument};
 pub use error::RegistryError;
 
 use crate::category::{Category, CategoryCode};
 use crate::jurisdiction::{CommunityCode, DistrictCode, GridCode, JurisdictionCode, JurisdictionLevel, StreetCode};
 use crate::quote::quote_for_message;
+use crate::time_zone::DistrictTimeZone;
 
 /// A registered district.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -28,6 +29,26 @@ pub struct District {
     pub code: DistrictCode,
     /// Its name.
     pub display_name: DisplayName,
+    /// The zone its calendar is kept in: months, periods and dates given without an offset.
+    time_zone: DistrictTimeZone,
+}
+
+impl District {
+    /// The district's time zone (`Asia/Shanghai` for the built-in districts): local months
+    /// and dates of its statistics are read in it (`docs/metrics.md#local-time`).
+    pub fn time_zone(&self) -> &jiff::tz::TimeZone {
+        self.time_zone.zone()
+    }
+
+    /// The IANA name of [`District::time_zone`], as the registry file spells it.
+    pub fn time_zone_name(&self) -> &str {
+        self.time_zone.name()
+    }
+
+    /// The validated zone, name and rules.
+    pub fn district_time_zone(&self) -> &DistrictTimeZone {
+        &self.time_zone
+    }
 }
 
 /// A registered street.
@@ -146,6 +167,43 @@ impl Registry {
                 self.grid(&code).map(|entry| &entry.display_name)
             }
         }
+    }
+
+    /// The time zone of the district `code` lies in (a district, street, community or grid
+    /// code); unknown if that district is not registered.
+    pub fn time_zone_of(&self, code: &JurisdictionCode) -> Result<&jiff::tz::TimeZone, RegistryError> {
+        self.district_of(code).map(District::time_zone)
+    }
+
+    /// The one time zone of every district of the registry, for a node that keeps all of
+    /// them in one projection (a district node's log holds whatever its registry lists):
+    /// [`RegistryError::MixedTimeZones`] names two districts whose zones differ.
+    pub fn shared_time_zone(&self) -> Result<&DistrictTimeZone, RegistryError> {
+        let Some(first) = self.districts.first() else {
+            return Err(RegistryError::MissingEntries { section: "districts" });
+        };
+        match self
+            .districts
+            .iter()
+            .find(|district| district.time_zone != first.time_zone)
+        {
+            None => Ok(&first.time_zone),
+            Some(other) => Err(RegistryError::MixedTimeZones {
+                first: first.code.as_str().to_owned(),
+                first_zone: first.time_zone.name().to_owned(),
+                other: other.code.as_str().to_owned(),
+                other_zone: other.time_zone.name().to_owned(),
+            }),
+        }
+    }
+
+    /// The district `code` lies in (a district, street, community or grid code).
+    pub fn district_of(&self, code: &JurisdictionCode) -> Result<&District, RegistryError> {
+        let district = code
+            .ancestor_at(JurisdictionLevel::District)
+            .and_then(|district| DistrictCode::try_from(district).ok())
+            .ok_or_else(|| unknown_jurisdiction(code))?;
+        self.district(&district)
     }
 
     /// Whether a jurisdiction of any level is registered.

@@ -9,7 +9,7 @@ use crate::fixtures::registry;
 
 /// A small valid registry file; tests break it in one place each.
 const VALID_REGISTRY: &str = r#"{
-  "districts": [{"code": "d1", "display_name": "District One"}],
+  "districts": [{"code": "d1", "display_name": "District One", "time_zone": "Europe/Berlin"}],
   "streets": [{"code": "d1.s1", "display_name": "Street One"}],
   "communities": [{"code": "d1.s1.c1", "display_name": "社区一"}],
   "grids": [{"code": "d1.s1.c1.g1", "display_name": "Grid One"}],
@@ -174,7 +174,93 @@ fn json_round_trips_exactly() {
 }
 
 #[test]
+fn districts_keep_their_time_zone() {
+    let small = Registry::from_json_str(VALID_REGISTRY).expect("valid");
+    let district = &small.districts()[0];
+    assert_eq!(district.time_zone_name(), "Europe/Berlin");
+    assert_eq!(district.time_zone().iana_name(), Some("Europe/Berlin"));
+    for code in ["d1", "d1.s1", "d1.s1.c1", "d1.s1.c1.g1", "d1.s9"] {
+        let code = JurisdictionCode::parse(code).expect("valid");
+        assert_eq!(
+            small.time_zone_of(&code).map(|zone| zone.iana_name()),
+            Ok(Some("Europe/Berlin")),
+            "{code}"
+        );
+    }
+    assert_eq!(
+        small.time_zone_of(&JurisdictionCode::parse("d2.s1").expect("valid")),
+        Err(RegistryError::UnknownJurisdiction { code: "d2".to_owned() })
+    );
+    for name in Registry::BUILTIN_NAMES {
+        let builtin = Registry::builtin(name).expect("built in");
+        assert_eq!(builtin.districts()[0].time_zone_name(), "Asia/Shanghai", "{name}");
+        let code = JurisdictionCode::parse(name).expect("valid");
+        assert_eq!(
+            builtin.time_zone_of(&code).map(|zone| zone.iana_name()),
+            Ok(Some("Asia/Shanghai"))
+        );
+    }
+    assert!(
+        registry()
+            .to_json_pretty()
+            .expect("encodable")
+            .contains("\"time_zone\": \"Asia/Shanghai\"")
+    );
+    assert_eq!(small.shared_time_zone().map(|zone| zone.name()), Ok("Europe/Berlin"));
+    let city = Registry::merged([&Registry::builtin_runzhou(), &Registry::builtin_dantu()]).expect("disjoint");
+    assert_eq!(city.shared_time_zone().map(|zone| zone.name()), Ok("Asia/Shanghai"));
+    let mut berlin_dantu = Registry::builtin_dantu().to_document();
+    berlin_dantu.districts[0].time_zone = "Europe/Berlin".to_owned();
+    let berlin_dantu = Registry::from_document(berlin_dantu).expect("valid");
+    let mixed = Registry::merged([&Registry::builtin_runzhou(), &berlin_dantu]).expect("disjoint");
+    assert_eq!(
+        mixed.shared_time_zone().map_err(|error| error.to_string()),
+        Err(
+            "districts \"runzhou\" (Asia/Shanghai) and \"dantu\" (Europe/Berlin) keep different time zones; a node \
+             whose log holds several districts needs them to share one (or run one node per district)"
+                .to_owned()
+        )
+    );
+}
+
+#[test]
 fn invalid_files_are_refused_naming_the_problem() {
+    for (zone, reason) in [
+        (
+            "Asia/Runzhou",
+            "\"Asia/Runzhou\" is not a time zone of the IANA database (a name such as Asia/Shanghai or UTC)",
+        ),
+        (
+            "europe/berlin",
+            "\"europe/berlin\" is spelled Europe/Berlin in the IANA database",
+        ),
+        (
+            "+01:00",
+            "\"+01:00\" is not a time zone of the IANA database (a name such as Asia/Shanghai or UTC)",
+        ),
+        (
+            "",
+            "\"\" is not a time zone of the IANA database (a name such as Asia/Shanghai or UTC)",
+        ),
+    ] {
+        check(
+            "\"Europe/Berlin\"",
+            &format!("{zone:?}"),
+            Some(RegistryError::InvalidTimeZone {
+                code: "d1".to_owned(),
+                reason: reason.to_owned(),
+            }),
+        );
+    }
+    let unknown_zone = VALID_REGISTRY.replacen("Europe/Berlin", "Asia/Runzhou", 1);
+    assert_eq!(
+        Registry::from_json_str(&unknown_zone)
+            .expect_err("unknown zone")
+            .to_string(),
+        "registry districts: \"d1\" has an invalid time_zone: \"Asia/Runzhou\" is not a time zone of the IANA \
+         database (a name such as Asia/Shanghai or UTC)"
+    );
+    check("\"Europe/Berlin\"", "\"UTC\"", None);
     check("\"d1.s1.c1.g1\"", "\"d1.s1.c1.g1\"", None);
     check(
         "\"code\": \"d1.s1\"",
@@ -246,6 +332,8 @@ fn invalid_files_are_refused_naming_the_problem() {
 
     for (from, to, fragment) in [
         ("\"grids\"", "\"grid\"", "unknown field `grid`"),
+        (", \"time_zone\": \"Europe/Berlin\"", "", "missing field `time_zone`"),
+        ("\"Europe/Berlin\"", "8", "invalid type"),
         ("\"categories\": [", "\"categories\": [,", "line 6"),
         ("72}", "\"72\"}", "invalid type"),
     ] {

@@ -10,6 +10,11 @@
 //! 4. the actor is the principal: an `x-gridledger-actor` header naming someone else is
 //!    PERMISSION_DENIED, and the header is set to the principal's id;
 //! 5. the [`Principal`] goes into the request's extensions for the services' scope checks.
+//!
+//! A refusal's response carries an [`AuthFailure`] in its extensions, saying why in a few
+//! fixed words, for the metrics layer in front of this one (the client is told no more
+//! than before: an invalid token is `invalid or revoked token` whether its id is known or
+//! not).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -23,15 +28,69 @@ use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use tower_layer::Layer;
 
 use super::AuthError;
-use super::principals::{MALFORMED_TOKEN, Principal};
+use super::principals::{MALFORMED_TOKEN, Principal, PrincipalSet};
 use super::reload::AuthState;
 use super::scope::Authenticated;
 use super::table::{Access, PathAccess, ScopeRule, path_access};
+use super::token::parse_token;
 
 const NO_CREDENTIALS: &str =
     "no credentials: send `authorization: Bearer glt_<id>_<secret>`, or a client certificate over mutual TLS";
 const UNKNOWN_CERTIFICATE: &str = "the client certificate's subject CN names no principal in force";
 const CERTIFICATE_WITHOUT_CN: &str = "the client certificate has no subject CN naming a principal";
+
+/// Why a call was refused by access control, in a few fixed words (the label of
+/// `gridledger_auth_failures_total`, docs/operations.md#metrics). The layer puts one into
+/// the extensions of each refusal's response; PERMISSION_DENIED answered by a service (a
+/// scope checked once the issue or the filter is known) carries none and is
+/// [`AuthFailure::ScopeDenied`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum AuthFailure {
+    /// Neither a bearer token nor a client certificate.
+    NoCredentials,
+    /// An `authorization` header that is not `Bearer glt_<id>_<secret>` (or several), or a
+    /// client certificate without a subject CN.
+    Malformed,
+    /// A well-formed token, or a certificate's CN, naming no principal in force.
+    UnknownPrincipal,
+    /// A token naming a principal in force, with the wrong secret.
+    WrongSecret,
+    /// The principal's role may not call the method (or no role may).
+    RoleDenied,
+    /// Outside the principal's scopes (a whole-log method, or a service's scope check).
+    ScopeDenied,
+    /// `x-gridledger-actor` names someone other than the principal.
+    ActorMismatch,
+}
+
+impl AuthFailure {
+    /// Every reason, in the order of docs/operations.md.
+    pub(crate) const ALL: [AuthFailure; 7] = [
+        AuthFailure::NoCredentials,
+        AuthFailure::Malformed,
+        AuthFailure::UnknownPrincipal,
+        AuthFailure::WrongSecret,
+        AuthFailure::RoleDenied,
+        AuthFailure::ScopeDenied,
+        AuthFailure::ActorMismatch,
+    ];
+
+    /// The label value.
+    pub(crate) const fn as_str(self) -> &'static str {
+        match self {
+            AuthFailure::NoCredentials => "no_credentials",
+            AuthFailure::Malformed => "malformed",
+            AuthFailure::UnknownPrincipal => "unknown_principal",
+            AuthFailure::WrongSecret => "wrong_secret",
+            AuthFailure::RoleDenied => "role_denied",
+            AuthFailure::ScopeDenied => "scope_denied",
+            AuthFailure::ActorMismatch => "actor_mismatch",
+        }
+    }
+}
+
+/// A refusal and why, in the words of [`AuthFailure`].
+type Refusal = (AuthError, AuthFailure);
 
 /// The access-control layer; without `--auth` it lets everything through unchanged.
 #[derive(Debug, Clone, Default)]
@@ -87,9 +146,10 @@ where
 
     fn call(&mut self, mut request: http::Request<RequestBody>) -> Self::Future {
         if let Some(state) = &self.state
-            && let Err(refusal) = state.authorize(&mut request)
+            && let Err((refusal, failure)) = state.authorize(&mut request)
         {
-            let response = tonic::Status::from(refusal).into_http::<ResponseBody>();
+            let mut response = tonic::Status::from(refusal).into_http::<ResponseBody>();
+            response.extensions_mut().insert(failure);
             return Box::pin(std::future::ready(Ok(response)));
         }
         Box::pin(self.inner.call(request))
@@ -98,7 +158,7 @@ where
 
 impl AuthState {
     /// Steps 1-5 of the module's documentation; the request is changed only when admitted.
-    fn authorize<B>(&self, request: &mut http::Request<B>) -> Result<(), AuthError> {
+    fn authorize<B>(&self, request: &mut http::Request<B>) -> Result<(), Refusal> {
         let access = match path_access(request.uri().path()) {
             PathAccess::Open => return Ok(()),
             PathAccess::Rule(access) => Some(access),
@@ -106,33 +166,47 @@ impl AuthState {
         };
         let principal = self.authenticate(request)?;
         let Some(access) = access else {
-            return Err(AuthError::denied(format!(
-                "{} is not in the access table: no principal may call it",
-                request.uri().path()
-            )));
+            return Err((
+                AuthError::denied(format!(
+                    "{} is not in the access table: no principal may call it",
+                    request.uri().path()
+                )),
+                AuthFailure::RoleDenied,
+            ));
         };
         if !access.allows(principal.role) {
             let roles: Vec<&str> = access.roles.iter().map(|role| role.as_str()).collect();
-            return Err(AuthError::denied(format!(
-                "principal {principal} may not call {}/{}: it is for {}",
-                access.service,
-                access.method,
-                roles.join(", ")
-            )));
+            return Err((
+                AuthError::denied(format!(
+                    "principal {principal} may not call {}/{}: it is for {}",
+                    access.service,
+                    access.method,
+                    roles.join(", ")
+                )),
+                AuthFailure::RoleDenied,
+            ));
         }
         if access.scope == ScopeRule::WholeLog {
-            self.require_whole_log(&principal, access)?;
+            self.require_whole_log(&principal, access)
+                .map_err(|error| (error, AuthFailure::ScopeDenied))?;
         }
-        let actor = HeaderValue::from_str(&principal.id)
-            .map_err(|_| AuthError::denied("the principal's id cannot travel in a header"))?;
+        let actor = HeaderValue::from_str(&principal.id).map_err(|_| {
+            (
+                AuthError::denied("the principal's id cannot travel in a header"),
+                AuthFailure::ActorMismatch,
+            )
+        })?;
         if let Some(named) = request.headers().get(ACTOR_METADATA_KEY)
             && named != actor
         {
-            return Err(AuthError::denied(format!(
-                "{ACTOR_METADATA_KEY} names {:?}, but the caller is principal {}: with authentication the actor is the principal",
-                String::from_utf8_lossy(named.as_bytes()),
-                principal.id
-            )));
+            return Err((
+                AuthError::denied(format!(
+                    "{ACTOR_METADATA_KEY} names {:?}, but the caller is principal {}: with authentication the actor is the principal",
+                    String::from_utf8_lossy(named.as_bytes()),
+                    principal.id
+                )),
+                AuthFailure::ActorMismatch,
+            ));
         }
         request.headers_mut().insert(ACTOR_METADATA_KEY, actor);
         request.extensions_mut().insert(Authenticated(principal));
@@ -141,13 +215,16 @@ impl AuthState {
 
     /// The principal a request's credentials name: its bearer token, or else its verified
     /// client certificate.
-    fn authenticate<B>(&self, request: &http::Request<B>) -> Result<Arc<Principal>, AuthError> {
+    fn authenticate<B>(&self, request: &http::Request<B>) -> Result<Arc<Principal>, Refusal> {
         let principals = self.principals();
         let mut values = request.headers().get_all(AUTHORIZATION).iter();
         if let Some(value) = values.next() {
-            let malformed = AuthError::Unauthenticated {
-                reason: MALFORMED_TOKEN,
-            };
+            let malformed = (
+                AuthError::Unauthenticated {
+                    reason: MALFORMED_TOKEN,
+                },
+                AuthFailure::Malformed,
+            );
             if values.next().is_some() {
                 return Err(malformed);
             }
@@ -158,21 +235,32 @@ impl AuthState {
                 .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
                 .map(|(_, token)| token.trim())
                 .ok_or(malformed)?;
-            return principals.authenticate_token(token);
+            return principals
+                .authenticate_token(token)
+                .map_err(|error| (error, token_failure(&principals, token)));
         }
         let certificates = request
             .extensions()
             .get::<TlsConnectInfo<TcpConnectInfo>>()
             .and_then(TlsConnectInfo::peer_certs);
         if let Some(leaf) = certificates.as_deref().and_then(|chain| chain.first()) {
-            let common_name = common_name(leaf.as_ref()).ok_or(AuthError::Unauthenticated {
-                reason: CERTIFICATE_WITHOUT_CN,
-            })?;
-            return principals.by_id(&common_name).ok_or(AuthError::Unauthenticated {
-                reason: UNKNOWN_CERTIFICATE,
-            });
+            let common_name = common_name(leaf.as_ref()).ok_or((
+                AuthError::Unauthenticated {
+                    reason: CERTIFICATE_WITHOUT_CN,
+                },
+                AuthFailure::Malformed,
+            ))?;
+            return principals.by_id(&common_name).ok_or((
+                AuthError::Unauthenticated {
+                    reason: UNKNOWN_CERTIFICATE,
+                },
+                AuthFailure::UnknownPrincipal,
+            ));
         }
-        Err(AuthError::Unauthenticated { reason: NO_CREDENTIALS })
+        Err((
+            AuthError::Unauthenticated { reason: NO_CREDENTIALS },
+            AuthFailure::NoCredentials,
+        ))
     }
 
     /// A whole-log method reads every district's events: the principal's scopes must
@@ -194,6 +282,17 @@ impl AuthState {
             access.method,
             uncovered.join(", ")
         )))
+    }
+}
+
+/// Why a token that did not authenticate failed: not a token at all, a token whose id
+/// names no principal in force, or one whose secret is wrong. (The caller is told the same
+/// in the last two cases; only the metrics tell them apart.)
+fn token_failure(principals: &PrincipalSet, token: &str) -> AuthFailure {
+    match parse_token(token) {
+        None => AuthFailure::Malformed,
+        Some((id, _)) if principals.by_id(id).is_some() => AuthFailure::WrongSecret,
+        Some(_) => AuthFailure::UnknownPrincipal,
     }
 }
 

@@ -26,10 +26,12 @@ mod token;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub(crate) use layer::AuthFailure;
 pub use layer::{AuthLayer, AuthService};
 pub(crate) use policy::{Security, prepare};
 pub use policy::{SecurityError, TlsConfig};
 pub use principals::{Principal, PrincipalEntry, PrincipalSet, PrincipalsFile, PrincipalsFileError};
+pub(crate) use reload::AuthState;
 pub(crate) use scope::{authorize_command, read_scope, require_issue_scope};
 pub use scope::{principal_of, require_scope};
 pub use table::{ACCESS_TABLE, Access, OPEN_SERVICES, Role, ScopeRule, UnknownRole, access_rule, roles_markdown};

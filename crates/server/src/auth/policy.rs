@@ -18,7 +18,7 @@ use tower_layer::{Identity as NoLayer, Stack};
 
 use super::layer::AuthLayer;
 use super::principals::PrincipalsFileError;
-use super::reload::load_and_watch;
+use super::reload::{AuthState, load_and_watch};
 use crate::run::{ServerConfig, ServerError};
 
 /// Why the server's security set-up was refused.
@@ -105,7 +105,9 @@ impl TlsConfig {
 impl ServerConfig {
     /// The serving policy in one line, as the server logs it at start.
     pub fn serving_policy(&self) -> String {
-        let loopback = self.listen.ip().is_loopback();
+        // The gRPC address and, with `--http`, the HTTP one: loopback only if both are.
+        let exposed = self.addresses().find(|address| !address.ip().is_loopback());
+        let loopback = exposed.is_none();
         let transport = match &self.tls {
             None => "plaintext",
             Some(TlsConfig {
@@ -117,7 +119,7 @@ impl ServerConfig {
             (None, true) => format!("loopback only, no authentication, {transport}"),
             (None, false) => format!(
                 "INSECURE (--insecure): no authentication on the non-loopback address {}, {transport}",
-                self.listen
+                exposed.unwrap_or(self.listen)
             ),
             (Some(auth), _) => {
                 let warning = if !loopback && self.tls.is_none() {
@@ -134,35 +136,68 @@ impl ServerConfig {
     }
 }
 
+impl ServerConfig {
+    /// Every address the node listens on: gRPC, then HTTP (`--http`) if given. The serving
+    /// policy applies to each.
+    pub(crate) fn addresses(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        std::iter::once(self.listen).chain(self.http)
+    }
+}
+
+/// The server builder of [`Security::server_builder_with`]: `L`, then access control.
+pub(crate) type ServerWithOuterLayer<L> = Server<Stack<AuthLayer, Stack<L, NoLayer>>>;
+
 /// What [`prepare`] set up: a server builder with TLS and the access-control layer.
 #[derive(Debug)]
 pub(crate) struct Security {
     tls: Option<ServerTlsConfig>,
     layer: AuthLayer,
+    /// The principals in force (with `--auth`), shared with the HTTP endpoint.
+    auth: Option<std::sync::Arc<AuthState>>,
 }
 
 impl Security {
+    /// The principals in force and the registry they were checked against; `None` without
+    /// `--auth`. The HTTP endpoint authenticates against the same state as the gRPC layer.
+    pub(crate) fn auth_state(&self) -> Option<std::sync::Arc<AuthState>> {
+        self.auth.clone()
+    }
+
     /// The tonic server builder every service is added to: TLS when configured, and the
     /// access-control layer in front of every route.
     pub(crate) fn server_builder(&self) -> Result<Server<Stack<AuthLayer, NoLayer>>, ServerError> {
+        Ok(self.tls_builder()?.layer(self.layer.clone()))
+    }
+
+    /// [`Security::server_builder`] with `outer` in front of the access-control layer, so
+    /// that `outer` sees every call, those access control refuses included (the metrics
+    /// layer, `crate::metrics::MetricsLayer`).
+    // Until run.rs uses it (remove with the wiring of the metrics).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn server_builder_with<L>(&self, outer: L) -> Result<ServerWithOuterLayer<L>, ServerError> {
+        Ok(self.tls_builder()?.layer(outer).layer(self.layer.clone()))
+    }
+
+    fn tls_builder(&self) -> Result<Server, ServerError> {
         let mut builder = Server::builder();
         if let Some(tls) = &self.tls {
             builder = builder.tls_config(tls.clone()).map_err(SecurityError::Tls)?;
         }
-        Ok(builder.layer(self.layer.clone()))
+        Ok(builder)
     }
 }
 
 /// Checks the serving policy, loads the principals (and starts reloading them) and checks
 /// the TLS material, before anything is opened or bound. Logs the policy line.
 pub(crate) fn prepare(config: &ServerConfig) -> Result<Security, ServerError> {
-    let address = config.listen;
-    if !address.ip().is_loopback() && !config.insecure_allow_non_loopback {
-        if config.auth.is_none() {
-            return Err(ServerError::NotLoopback { address });
-        }
-        if config.tls.is_none() {
-            return Err(SecurityError::NoTls { address }.into());
+    for address in config.addresses() {
+        if !address.ip().is_loopback() && !config.insecure_allow_non_loopback {
+            if config.auth.is_none() {
+                return Err(ServerError::NotLoopback { address });
+            }
+            if config.tls.is_none() {
+                return Err(SecurityError::NoTls { address }.into());
+            }
         }
     }
     let tls = config.tls.as_ref().map(|tls| tls.server_config(config.auth.is_some()));
@@ -170,10 +205,11 @@ pub(crate) fn prepare(config: &ServerConfig) -> Result<Security, ServerError> {
         // Refuse unusable material now rather than after the log is open.
         Server::builder().tls_config(tls.clone()).map_err(SecurityError::Tls)?;
     }
-    let layer = match &config.auth {
-        None => AuthLayer::disabled(),
-        Some(auth) => AuthLayer::enabled(load_and_watch(auth, config.registry.clone())?),
+    let auth = match &config.auth {
+        None => None,
+        Some(auth) => Some(load_and_watch(auth, config.registry.clone())?),
     };
+    let layer = auth.clone().map_or_else(AuthLayer::disabled, AuthLayer::enabled);
     tracing::info!(policy = %config.serving_policy(), "serving policy");
-    Ok(Security { tls, layer })
+    Ok(Security { tls, layer, auth })
 }
