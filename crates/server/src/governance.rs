@@ -70,17 +70,6 @@ async fn load_checkpoint_in_background(
 }
 
 impl LiveGovernance {
-    /// [`LiveGovernance::start_in_time_zone`] with months in UTC until the registry's zone
-    /// is set: `Districts::new` sets it ([`LiveGovernance::set_time_zone`]) before any
-    /// query can reach the projection.
-    pub(crate) async fn start(
-        log: EventLog,
-        health: HealthReporter,
-        health_name: String,
-    ) -> Result<(Arc<LiveGovernance>, tokio::task::JoinHandle<()>), ServiceError> {
-        Self::start_in_time_zone(log, &TimeZone::UTC, health, health_name).await
-    }
-
     /// Loads the checkpoint (no replay of what it covers), its months in `time_zone` (the
     /// district's), and starts following the log. The returned task ends after the log
     /// closes, once the last checkpoint is saved.

@@ -22,9 +22,6 @@
 //!
 //! Only this module knows prometheus-client.
 
-// Until run.rs creates the metrics and the HTTP server serves them (remove with the wiring).
-#![cfg_attr(not(test), allow(dead_code))]
-
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;

@@ -757,8 +757,13 @@ impl World {
         let (listener, local_addr) = crate::run::bind(config.listen).await?;
         let log = crate::run::open_log(&config.data_dir).await?;
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
-        let (governance, governance_task) =
-            LiveGovernance::start(log.clone(), health_reporter, STATS_SERVICE_NAME.to_owned()).await?;
+        let (governance, governance_task) = LiveGovernance::start_in_time_zone(
+            log.clone(),
+            &jiff::tz::TimeZone::UTC,
+            health_reporter,
+            STATS_SERVICE_NAME.to_owned(),
+        )
+        .await?;
         let store = IssueStore {
             log: log.clone(),
             registry: Arc::new(registry),

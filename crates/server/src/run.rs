@@ -21,7 +21,7 @@ use crate::issues::IssueStore;
 use crate::node_service::{NodeParts, NodeServiceImpl};
 use crate::outbox::{OUTBOX_SERVICE_NAME, report_outbox_health};
 use crate::stats_service::StatsServiceImpl;
-use crate::transport::{TransportLimits, limited_incoming};
+use crate::transport::TransportLimits;
 
 /// Largest command request the services accept, as received (unknown fields included);
 /// larger ones get RESOURCE_EXHAUSTED. Enforced by the contract's codec in `api`.
@@ -216,10 +216,20 @@ pub async fn start_with_limits(
     health_reporter
         .set_service_status(STATS_SERVICE_NAME, tonic_health::ServingStatus::Serving)
         .await;
-    let (live_governance, governance_task) =
-        LiveGovernance::start(log.clone(), health_reporter.clone(), STATS_SERVICE_NAME.to_owned())
-            .await
-            .map_err(ServerError::Projection)?;
+    // Months are counted in the district's zone; a node's districts share one.
+    let time_zone = registry
+        .shared_time_zone()
+        .map_err(|error| ServerError::Config(format!("the registry: {error}")))?
+        .zone()
+        .clone();
+    let (live_governance, governance_task) = LiveGovernance::start_in_time_zone(
+        log.clone(),
+        &time_zone,
+        health_reporter.clone(),
+        STATS_SERVICE_NAME.to_owned(),
+    )
+    .await
+    .map_err(ServerError::Projection)?;
     let issue_service = proto::issue_service_server::IssueServiceServer::new(IssueServiceImpl {
         store: store.clone(),
         governance: live_governance.clone(),
@@ -235,22 +245,6 @@ pub async fn start_with_limits(
             feed_stopped: None,
         }],
     ));
-    // The HTTP endpoint reads through the same parts as the services above.
-    let http = http_bound.map(|(listener, local_addr)| {
-        let context = crate::http::HttpContext::new(
-            districts.clone(),
-            store.clone(),
-            live_governance.clone(),
-            security.auth_state(),
-            http_tls.is_some(),
-        );
-        crate::http::HttpListener {
-            listener,
-            local_addr,
-            router: crate::http::router(Arc::new(context)),
-            tls: http_tls,
-        }
-    });
     let stats_service = proto::stats_service_server::StatsServiceServer::new(StatsServiceImpl {
         districts: districts.clone(),
     })
@@ -258,7 +252,7 @@ pub async fn start_with_limits(
     // Set when shutdown begins: follow streams end, and the grace period starts.
     let (shutting_down, shutdown_begun) = watch::channel(false);
     let audit_service = proto::audit_service_server::AuditServiceServer::new(AuditServiceImpl {
-        store,
+        store: store.clone(),
         shutdown: shutdown_begun.clone(),
     })
     .max_decoding_message_size(MAX_DECODED_REQUEST_BYTES);
@@ -284,11 +278,36 @@ pub async fn start_with_limits(
         }
         _ => None,
     };
+    // What /metrics shows: commands, the writer, the projection, connections, the outbox.
+    let connections = crate::transport::OpenConnections::default();
+    let metrics = Arc::new(crate::metrics::Metrics::new(crate::metrics::MetricSources {
+        log: log.clone(),
+        projection: Some(live_governance.clone()),
+        outbox: outbox.as_ref().map(|outbox| outbox.status()),
+        connections: connections.clone(),
+    }));
+    // The HTTP endpoint reads through the same parts as the services above.
+    let http = http_bound.map(|(listener, local_addr)| {
+        let context = crate::http::HttpContext::new(
+            districts.clone(),
+            store,
+            live_governance.clone(),
+            security.auth_state(),
+            http_tls.is_some(),
+            metrics.clone(),
+        );
+        crate::http::HttpListener {
+            listener,
+            local_addr,
+            router: crate::http::router(Arc::new(context)),
+            tls: http_tls,
+        }
+    });
     let node_service = proto::node_service_server::NodeServiceServer::new(NodeServiceImpl {
         parts: Arc::new(NodeParts {
             role: "district",
             log: Some(log.clone()),
-            districts,
+            districts: districts.clone(),
             outbox: outbox.as_ref().map(|outbox| outbox.status()),
             feeds: Vec::new(),
         }),
@@ -341,6 +360,8 @@ pub async fn start_with_limits(
         http,
         security,
         limits,
+        metrics_layer: metrics.layer(),
+        connections,
         routes: routes.routes(),
         health_reporter,
         health_names,
@@ -365,6 +386,10 @@ pub(crate) struct Serving {
     pub(crate) http: Option<crate::http::HttpListener>,
     pub(crate) security: crate::auth::Security,
     pub(crate) limits: TransportLimits,
+    /// Counts commands and RPCs by code for /metrics (disabled where nothing scrapes).
+    pub(crate) metrics_layer: crate::metrics::MetricsLayer,
+    /// Open gRPC connections, for /metrics.
+    pub(crate) connections: crate::transport::OpenConnections,
     pub(crate) routes: tonic::service::Routes,
     pub(crate) health_reporter: tonic_health::server::HealthReporter,
     /// Every health name that turns NOT_SERVING when shutdown begins.
@@ -385,6 +410,8 @@ pub(crate) fn serve(serving: Serving) -> Result<RunningServer, ServerError> {
         http,
         security,
         limits,
+        metrics_layer,
+        connections,
         routes,
         health_reporter,
         health_names,
@@ -421,7 +448,7 @@ pub(crate) fn serve(serving: Serving) -> Result<RunningServer, ServerError> {
         }
     };
     let mut server = security
-        .server_builder()?
+        .server_builder_with(metrics_layer)?
         .layer(crate::wire_guard::WireGuardLayer)
         .max_concurrent_streams(limits.max_concurrent_streams_per_connection)
         .http2_keepalive_interval(Some(limits.keepalive_interval))
@@ -450,7 +477,7 @@ pub(crate) fn serve(serving: Serving) -> Result<RunningServer, ServerError> {
         streams_per_connection = limits.max_concurrent_streams_per_connection,
         "client limits"
     );
-    let incoming = limited_incoming(listener, grpc_cap, limits);
+    let incoming = crate::transport::limited_incoming_counted(listener, grpc_cap, limits, connections);
     let http_addr = http.as_ref().map(|http| http.local_addr);
     let http_serving = http.map(|http| crate::http::serve_http(http, http_cap, limits, shutdown_begun.clone()));
     let mut grace_begins = shutdown_begun;

@@ -300,6 +300,8 @@ pub async fn start_stats_node_with_limits(
         http: None,
         security,
         limits,
+        metrics_layer: crate::metrics::MetricsLayer::disabled(),
+        connections: crate::transport::OpenConnections::default(),
         routes: routes.routes(),
         health_reporter,
         health_names,

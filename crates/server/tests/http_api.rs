@@ -1555,3 +1555,112 @@ async fn the_serving_policy_covers_the_http_address() -> anyhow::Result<()> {
     assert!(!directory.path().join("data").exists(), "nothing was created");
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------
+// /metrics
+
+/// The samples of a Prometheus text scrape, `name{labels}` -> value; every line checked
+/// against the text format (comments, or `name[{labels}] value`), and `# EOF` last when the
+/// scrape is OpenMetrics.
+fn samples(text: &str, openmetrics: bool) -> anyhow::Result<std::collections::BTreeMap<String, f64>> {
+    let mut samples = std::collections::BTreeMap::new();
+    let lines: Vec<&str> = text.lines().collect();
+    anyhow::ensure!(!lines.is_empty(), "an empty scrape");
+    if openmetrics {
+        anyhow::ensure!(lines.last() == Some(&"# EOF"), "an OpenMetrics scrape ends with # EOF");
+    }
+    for line in lines {
+        if line.starts_with('#') {
+            anyhow::ensure!(
+                line == "# EOF"
+                    || line.starts_with("# HELP ")
+                    || line.starts_with("# TYPE ")
+                    || line.starts_with("# UNIT "),
+                "a comment that is not HELP, TYPE, UNIT or EOF: {line}"
+            );
+            continue;
+        }
+        let (series, value) = line
+            .rsplit_once(' ')
+            .ok_or_else(|| anyhow::anyhow!("a sample without a value: {line}"))?;
+        let name_end = series.find('{').unwrap_or(series.len());
+        let name = &series[..name_end];
+        anyhow::ensure!(
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "a bad metric name: {line}"
+        );
+        if name_end < series.len() {
+            anyhow::ensure!(series.ends_with('}'), "unclosed labels: {line}");
+        }
+        let value: f64 = match value {
+            "+Inf" => f64::INFINITY,
+            "-Inf" => f64::NEG_INFINITY,
+            other => other.parse().map_err(|error| anyhow::anyhow!("{error}: {line}"))?,
+        };
+        anyhow::ensure!(
+            samples.insert(series.to_owned(), value).is_none(),
+            "a repeated series: {line}"
+        );
+    }
+    Ok(samples)
+}
+
+async fn scrape(
+    fixture: &Fixture,
+    headers: &[(&str, &str)],
+) -> anyhow::Result<std::collections::BTreeMap<String, f64>> {
+    let reply = fixture.get("/metrics", headers).await?;
+    anyhow::ensure!(reply.status == 200, "GET /metrics: {} {}", reply.status, reply.text());
+    let openmetrics = reply.header("content-type").starts_with("application/openmetrics-text");
+    samples(&reply.text(), openmetrics)
+}
+
+#[tokio::test]
+async fn metrics_parse_and_move_with_the_commands_sent() -> anyhow::Result<()> {
+    let fixture = Fixture::start(Setup::default()).await?;
+    let before = scrape(&fixture, &[]).await?;
+    seed(&fixture, 0..3).await?;
+    let mut refused = proto::ReportIssueRequest {
+        meta: meta(now_seconds()),
+        grid_code: "runzhou.nowhere".to_owned(),
+        ..Default::default()
+    };
+    refused.title = "refused: no such grid".to_owned();
+    assert!(fixture.issues().report_issue(refused).await.is_err());
+    // Both formats parse; Prometheus asks for OpenMetrics.
+    let after = scrape(&fixture, &[("accept", "application/openmetrics-text; version=1.0.0")]).await?;
+    let plain = scrape(&fixture, &[]).await?;
+    let value =
+        |samples: &std::collections::BTreeMap<String, f64>, series: &str| samples.get(series).copied().unwrap_or(0.0);
+    let ok = r#"gridledger_commands_total{command="ReportIssue",code="OK"}"#;
+    let invalid = r#"gridledger_commands_total{command="ReportIssue",code="INVALID_ARGUMENT"}"#;
+    assert_eq!(value(&after, ok) - value(&before, ok), 3.0, "{after:#?}");
+    assert_eq!(value(&after, invalid) - value(&before, invalid), 1.0);
+    assert_eq!(value(&plain, ok), value(&after, ok));
+    // Three reports and what followed them (seed walks some issues further).
+    assert!(value(&after, "gridledger_log_head_position") >= 3.0, "{after:#?}");
+    assert!(value(&after, "gridledger_log_disk_bytes") > 0.0);
+    assert_eq!(value(&after, "gridledger_log_writer_up"), 1.0);
+    assert!(value(&after, "gridledger_grpc_connections") >= 1.0);
+    fixture.server.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn metrics_need_a_principal_with_auth() -> anyhow::Result<()> {
+    let fixture = Fixture::start(Setup {
+        principals: Some(vec![("ops", "admin", vec!["runzhou"])]),
+        ..Setup::default()
+    })
+    .await?;
+    let anonymous = fixture.get("/metrics", &[]).await?;
+    assert_eq!(anonymous.status, 401, "{}", anonymous.text());
+    let token = format!("Bearer {}", token_of("ops"));
+    let scraped = scrape(&fixture, &[("authorization", token.as_str())]).await?;
+    assert!(
+        scraped.contains_key(r#"gridledger_auth_failures_total{reason="no_credentials"}"#),
+        "{scraped:#?}"
+    );
+    fixture.server.shutdown().await?;
+    Ok(())
+}

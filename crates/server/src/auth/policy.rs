@@ -163,17 +163,10 @@ impl Security {
         self.auth.clone()
     }
 
-    /// The tonic server builder every service is added to: TLS when configured, and the
-    /// access-control layer in front of every route.
-    pub(crate) fn server_builder(&self) -> Result<Server<Stack<AuthLayer, NoLayer>>, ServerError> {
-        Ok(self.tls_builder()?.layer(self.layer.clone()))
-    }
-
-    /// [`Security::server_builder`] with `outer` in front of the access-control layer, so
-    /// that `outer` sees every call, those access control refuses included (the metrics
-    /// layer, `crate::metrics::MetricsLayer`).
-    // Until run.rs uses it (remove with the wiring of the metrics).
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// The tonic server builder every service is added to: TLS when configured, the
+    /// access-control layer in front of every route, and `outer` in front of that, so that
+    /// `outer` sees every call, those access control refuses included (the metrics layer,
+    /// `crate::metrics::MetricsLayer`).
     pub(crate) fn server_builder_with<L>(&self, outer: L) -> Result<ServerWithOuterLayer<L>, ServerError> {
         Ok(self.tls_builder()?.layer(outer).layer(self.layer.clone()))
     }

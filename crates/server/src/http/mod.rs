@@ -10,12 +10,14 @@
 //!   client certificate, checked against the principals in force, and the role each
 //!   endpoint needs from the access table;
 //! - `assets`: the dashboard, embedded in the binary;
+//! - `metrics_endpoint`: `GET /metrics`, the Prometheus scrape (`crate::metrics`);
 //! - `listener`: the accept loop (plaintext or rustls, HTTP/1.1 and HTTP/2) under the
 //!   transport limits, and its graceful shutdown.
 
 mod api;
 mod assets;
 mod listener;
+mod metrics_endpoint;
 mod render;
 mod session;
 
@@ -46,6 +48,8 @@ pub(crate) struct HttpContext {
     pub(crate) sessions: session::Sessions,
     /// Whether the endpoint serves HTTPS (the session cookie is then `Secure`).
     pub(crate) tls: bool,
+    /// What `GET /metrics` shows.
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl HttpContext {
@@ -55,6 +59,7 @@ impl HttpContext {
         governance: Arc<LiveGovernance>,
         auth: Option<Arc<AuthState>>,
         tls: bool,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> Self {
         HttpContext {
             districts,
@@ -63,6 +68,7 @@ impl HttpContext {
             auth,
             sessions: session::Sessions::default(),
             tls,
+            metrics,
         }
     }
 }
@@ -77,6 +83,7 @@ pub(crate) fn router(context: Arc<HttpContext>) -> Router {
         .route("/api/v1/issues", get(api::issues))
         .route("/api/v1/issues/{issue_id}", get(api::issue))
         .route("/api/v1/registry", get(api::registry))
+        .route("/metrics", get(metrics_endpoint::metrics))
         .route(
             "/session",
             get(session::current).post(session::sign_in).delete(session::sign_out),
