@@ -20,7 +20,8 @@
 //! The first event that fails refuses the whole import with
 //! [`EventLogError::ImportRefused`] at the position the log expected it at. What is written
 //! is exactly what an append of the same events writes (records, stream index, request
-//! index and chain head, in one batch), made durable and published the same way.
+//! index, Merkle tree nodes and tree size, and chain head, in one batch), made durable and
+//! published the same way.
 
 use std::collections::{HashMap, HashSet};
 
@@ -29,6 +30,7 @@ use prost::Message;
 use crate::error::EventLogError;
 use crate::layout;
 use crate::record::{EventRecord, chain_hash};
+use crate::tree::Frontier;
 use crate::types::{
     ChainHash, LogHead, MAX_PAYLOAD_BYTES, Position, RecordedEvent, RequestId, Revision, StreamId, ZERO_HASH,
     check_actor_id, check_event_type, check_payload_size,
@@ -104,6 +106,8 @@ struct PlannedImport {
     /// `recorded_at` of `head`.
     last_recorded_at_micros: i64,
     events_written: u64,
+    /// The Merkle frontier after the import.
+    frontier: Frontier,
 }
 
 /// An import being planned on top of the log's tail. Nothing of it touches the writer
@@ -123,6 +127,9 @@ struct ImportPlan<'a> {
     finished_requests: HashSet<String>,
     batch: sled::Batch,
     events_written: u64,
+    /// The Merkle frontier at `head`; its nodes go into `batch` with the records.
+    frontier: Frontier,
+    merkle_scratch: Vec<u8>,
 }
 
 impl Writer {
@@ -145,6 +152,7 @@ impl Writer {
                 batch,
                 last_recorded_at_micros,
                 events_written,
+                frontier,
             }) => {
                 // The import moves the heads of its streams; the writer's cache of them is
                 // simply dropped (a replica only imports, so it never fills it anyway).
@@ -156,6 +164,7 @@ impl Writer {
                 self.next_position = head.position + 1;
                 self.prev_hash = head.hash;
                 self.last_recorded_at_micros = last_recorded_at_micros;
+                self.frontier = frontier;
                 (Ok(head), Some(head), events_written)
             }
         };
@@ -185,6 +194,8 @@ impl Writer {
             finished_requests: HashSet::new(),
             batch: sled::Batch::default(),
             events_written: 0,
+            frontier: self.frontier,
+            merkle_scratch: Vec::new(),
         };
         // The position the next event of the import must have; for the first one anything
         // already stored (a resent prefix) or the position after the tail.
@@ -227,6 +238,7 @@ impl Writer {
             last_recorded_at_micros: plan.last_recorded_at_micros.unwrap_or(self.last_recorded_at_micros),
             batch: plan.batch,
             events_written: plan.events_written,
+            frontier: plan.frontier,
         })
     }
 }
@@ -315,6 +327,8 @@ impl ImportPlan<'_> {
 
         self.track_request(position, record)?;
 
+        self.frontier
+            .push_record(&event.record_bytes, &mut self.merkle_scratch, &mut self.batch);
         self.batch.insert(
             &layout::record_key(position)[..],
             layout::record_value(&hash, &event.record_bytes),

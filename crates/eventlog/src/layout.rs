@@ -10,6 +10,19 @@
 //! | `s` + stream id + `0x00` + revision (u64 BE) | position (u64 BE) |
 //! | `q` + request id | first position (u64 BE) + last position (u64 BE) |
 //! | `h` | head position (u64 BE) + head hash (32 bytes) |
+//! | `m` + leaf index `i` (u64 BE), `i` odd | Merkle nodes completed by leaf `i`: the hashes (32 bytes each) of the perfect subtrees of levels `1..=trailing_ones(i)` that end at leaf `i`, lowest level first |
+//! | `t` | Merkle tree size (u64 BE): how many leaves the stored `m` nodes cover |
+//!
+//! **The Merkle tree** (RFC 6962, see `merkle.rs`): leaf `i` is the record at position `i + 1`.
+//! A perfect subtree (level `l`, index `k`) covers leaves `k * 2^l ..= (k + 1) * 2^l - 1`; it is
+//! complete once its last leaf `(k + 1) * 2^l - 1` is written, so every node of level `l >= 1`
+//! is stored exactly once, in the `m` value of its last leaf, slot `l - 1` (the leaf completes
+//! the subtrees of levels `1..=trailing_ones(i)`; an even leaf completes none and has no `m`
+//! entry). Leaf hashes (level 0) are not stored: they are `SHA-256(0x00 || record bytes)` of the
+//! `e` entry. That makes one `m` insert per two events, 32 bytes of hashes per event on
+//! average. `t` always equals what the `m` entries cover: the writer sets it to the head
+//! position in the same batch as the records and their nodes, and the build of the tree of a
+//! log written before it had one (`tree.rs`) moves it chunk by chunk with the nodes.
 //!
 //! Stream ids and request ids are printable ASCII, so the `0x00` separator is unambiguous and
 //! a stream's keys sort by revision. The layout is private to this crate, like sled itself:
@@ -24,6 +37,47 @@ pub const RECORD_TAG: u8 = b'e';
 pub const STREAM_INDEX_TAG: u8 = b's';
 pub const REQUEST_INDEX_TAG: u8 = b'q';
 pub const HEAD_KEY: &[u8] = b"h";
+pub const MERKLE_NODES_TAG: u8 = b'm';
+pub const TREE_SIZE_KEY: &[u8] = b"t";
+
+/// Key of the Merkle nodes completed by leaf `leaf_index` (the record at position
+/// `leaf_index + 1`); only odd leaves complete any.
+pub fn merkle_nodes_key(leaf_index: u64) -> [u8; 9] {
+    let mut key = [0u8; 9];
+    key[0] = MERKLE_NODES_TAG;
+    key[1..].copy_from_slice(&leaf_index.to_be_bytes());
+    key
+}
+
+/// Leaf index encoded in a Merkle nodes key, if it is one.
+pub fn leaf_index_of_merkle_nodes_key(key: &[u8]) -> Option<u64> {
+    match key {
+        [MERKLE_NODES_TAG, rest @ ..] => Some(u64::from_be_bytes(rest.try_into().ok()?)),
+        _ => None,
+    }
+}
+
+/// How many nodes leaf `leaf_index` completes, so how many hashes its `m` value holds.
+pub fn merkle_nodes_completed_by(leaf_index: u64) -> u32 {
+    leaf_index.trailing_ones()
+}
+
+/// Where node (`level >= 1`, `index`) is stored: (leaf index of its `m` key, byte offset of
+/// its hash in the value).
+pub fn merkle_node_location(level: u32, index: u64) -> (u64, usize) {
+    debug_assert!(level >= 1);
+    (((index + 1) << level) - 1, (level as usize - 1) * 32)
+}
+
+/// Value of the tree size entry.
+pub fn tree_size_value(size: u64) -> [u8; 8] {
+    size.to_be_bytes()
+}
+
+/// Decodes the tree size entry.
+pub fn parse_tree_size_value(value: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(value.try_into().ok()?))
+}
 
 /// Key of the record at `position`.
 pub fn record_key(position: Position) -> [u8; 9] {

@@ -12,7 +12,10 @@
 //!   flush plus `fdatasync`, then every append in the group is acknowledged. Nothing is
 //!   readable before it is durable. See `docs/durability.md`.
 //! - **Reads** of a stream or of everything; [`Subscription`]s that catch up then follow.
-//! - **Verify** recomputes both chains and names the first bad position.
+//! - **Verify** recomputes both chains and the Merkle tree nodes and names the first bad position.
+//! - **Merkle tree.** An RFC 6962 Merkle tree over the records is kept in the same atomic
+//!   batches as the events ([`merkle`]); [`EventLog::merkle_root`], [`EventLog::inclusion_proof`]
+//!   and [`EventLog::consistency_proof`] answer for any size up to the head in O(log n) reads.
 //! - **Import** ([`EventLog::import`]) stores events recorded by another node (a replica, a
 //!   restore) verbatim: same record bytes, positions, hashes and request ids, after checking
 //!   that each continues the log (position, global and stream chains, revision,
@@ -42,6 +45,7 @@ mod import;
 mod import_tests;
 mod layout;
 mod log;
+pub mod merkle;
 mod projection_store;
 mod record;
 mod storage_bound;
@@ -49,6 +53,9 @@ mod store;
 mod subscribe;
 #[cfg(test)]
 mod tamper_tests;
+mod tree;
+#[cfg(test)]
+mod tree_tests;
 mod types;
 mod verify;
 mod writer;

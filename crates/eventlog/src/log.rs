@@ -8,10 +8,12 @@ use tokio::sync::{oneshot, watch};
 use crate::error::EventLogError;
 use crate::health::{HealthCell, LogHealth};
 use crate::import::{self, ImportJob, ImportedEvent};
+use crate::merkle::{self, MerkleHash};
 use crate::projection_store::{PROJECTION_TREE_NAME, ProjectionStore};
 use crate::record::chain_hash;
 use crate::store::{self, DurableFlusher, EventLogConfig, LogTree};
 use crate::subscribe::Subscription;
+use crate::tree::{self, Frontier};
 use crate::types::{
     AppendOutcome, AppendRequest, LogHead, Position, RecordedEvent, RequestId, Revision, StreamId, ZERO_HASH,
 };
@@ -38,6 +40,9 @@ struct Shared {
     writer_thread: Mutex<Option<JoinHandle<()>>>,
     committed_head: watch::Receiver<LogHead>,
     refusal_on_open: Option<String>,
+    /// Largest tree size the stored Merkle tree is known to cover beyond the head: unlimited
+    /// but for a log opened read-only, whose tree was not completed on open.
+    merkle_tree_limit: u64,
     stats: Arc<WriterCounters>,
     health: Arc<HealthCell>,
     #[cfg(test)]
@@ -48,14 +53,53 @@ impl EventLog {
     /// Opens (or creates) the log in `config.path`.
     ///
     /// Opening checks the tail of the log against its chain head entry; a log whose tail does
-    /// not check out opens read-only (reads and verify work, appends are refused).
+    /// not check out opens read-only (reads and verify work, appends are refused). It then
+    /// builds the Merkle tree of any positions written without it (a log of an earlier
+    /// version: O(n) reads and hashing, in atomic chunks, resumed if interrupted); a tree
+    /// size entry past the log, or stored tree nodes that cannot be read, open the log
+    /// read-only too.
     pub fn open(config: EventLogConfig) -> Result<EventLog, EventLogError> {
         let (db, tree) = store::open_tree(&config)?;
         let log = LogTree { tree };
         let tail = check_tail(&log)?;
-        let refusal_on_open = tail.problem.clone();
+        let mut refusal_on_open = tail.problem.clone();
+        let stored_tree_size = match log.tree_size() {
+            Ok(size) => size.unwrap_or(0),
+            Err(error @ EventLogError::Corrupt { .. }) => {
+                refusal_on_open.get_or_insert_with(|| error.to_string());
+                0
+            }
+            Err(error) => return Err(error),
+        };
+        if refusal_on_open.is_none() && stored_tree_size > tail.last_stored.position {
+            refusal_on_open = Some(format!(
+                "the Merkle tree size entry says {stored_tree_size} but the last stored record is {}",
+                tail.last_stored.position
+            ));
+        }
+        // The Merkle tree covers the whole log before anything is served; a log opened
+        // read-only keeps the tree it has (proofs past it are refused as unavailable).
+        // A tree that cannot be read (a node entry of the wrong size, ...) was changed outside
+        // the log: it opens read-only like a bad tail, and verify says where.
+        let built = match refusal_on_open {
+            None => tree::build_missing(&db, &log, tail.last_stored.position, tree::BUILD_CHUNK_LEAVES),
+            Some(_) => Ok(Frontier::empty()),
+        };
+        let frontier = match built {
+            Ok(frontier) => frontier,
+            Err(error @ EventLogError::Corrupt { .. }) => {
+                refusal_on_open = Some(format!("the Merkle tree does not check out: {error}"));
+                Frontier::empty()
+            }
+            Err(error) => return Err(error),
+        };
+        let merkle_tree_limit = if refusal_on_open.is_none() {
+            u64::MAX
+        } else {
+            stored_tree_size
+        };
         if let Some(problem) = &refusal_on_open {
-            tracing::error!(problem, path = %config.path.display(), "event log tail is inconsistent; opened read-only");
+            tracing::error!(problem, path = %config.path.display(), "event log does not check out; opened read-only");
         }
         let (head_sender, committed_head) = watch::channel(tail.claimed_head);
         let stats = Arc::new(WriterCounters::default());
@@ -73,6 +117,8 @@ impl EventLog {
             refusal: refusal_on_open.clone(),
             health: health.clone(),
             stream_heads: Default::default(),
+            frontier,
+            merkle_scratch: Vec::new(),
         };
         let flusher = DurableFlusher::new(&config)?;
         #[cfg(test)]
@@ -97,6 +143,7 @@ impl EventLog {
                 writer_thread: Mutex::new(Some(writer_thread)),
                 committed_head,
                 refusal_on_open,
+                merkle_tree_limit,
                 stats,
                 health,
                 #[cfg(test)]
@@ -390,10 +437,80 @@ impl EventLog {
         )
     }
 
-    /// Recomputes both hash chains over `from_position..=to_position` (0 means the whole log)
-    /// and reports the first position that does not check out.
+    /// Recomputes both hash chains and the Merkle tree nodes over
+    /// `from_position..=to_position` (0 means the whole log) and reports the first position
+    /// that does not check out (a tree node at the position whose event completed it).
     pub fn verify(&self, from_position: Position, to_position: Position) -> Result<VerifyReport, EventLogError> {
         verify::verify_range(&self.shared.log, self.head(), from_position, to_position)
+    }
+
+    /// The RFC 6962 Merkle tree hash of the log's first `tree_size` events (leaf `i` is the
+    /// stored record bytes of position `i + 1`, see [`crate::merkle`]): [`merkle::EMPTY_ROOT`] for 0.
+    /// O(log n) reads.
+    ///
+    /// `tree_size` above the durable head ([`EventLog::head`]) is
+    /// [`EventLogError::InvalidInput`] with field `tree_size`.
+    pub fn merkle_root(&self, tree_size: u64) -> Result<MerkleHash, EventLogError> {
+        self.check_tree_size("tree_size", tree_size)?;
+        merkle::root_with(tree_size, |level, index| self.shared.log.merkle_node(level, index))
+    }
+
+    /// The inclusion proof of leaf `leaf_index` (the event at position `leaf_index + 1`) in
+    /// the tree of the first `tree_size` events, for [`merkle::verify_inclusion`]: the audit
+    /// path of RFC 6962 §2.1.1, bottom up. O(log n) reads.
+    ///
+    /// [`EventLogError::InvalidInput`] with field `tree_size` when `tree_size` is above the
+    /// durable head, with field `leaf_index` when `leaf_index >= tree_size` (so always for
+    /// `tree_size` 0).
+    pub fn inclusion_proof(&self, leaf_index: u64, tree_size: u64) -> Result<Vec<MerkleHash>, EventLogError> {
+        self.check_tree_size("tree_size", tree_size)?;
+        if leaf_index >= tree_size {
+            return Err(EventLogError::invalid(
+                "leaf_index",
+                format!("{leaf_index} is not below the tree size {tree_size}"),
+            ));
+        }
+        merkle::inclusion_proof_with(leaf_index, tree_size, |level, index| {
+            self.shared.log.merkle_node(level, index)
+        })
+    }
+
+    /// The consistency proof between the trees of the first `first_size` and the first
+    /// `second_size` events, for [`merkle::verify_consistency`] (RFC 6962 §2.1.2); empty when
+    /// `first_size` is 0 or equals `second_size`. O(log n) reads.
+    ///
+    /// [`EventLogError::InvalidInput`] with field `second_size` when `second_size` is above
+    /// the durable head, with field `first_size` when `first_size > second_size`.
+    pub fn consistency_proof(&self, first_size: u64, second_size: u64) -> Result<Vec<MerkleHash>, EventLogError> {
+        self.check_tree_size("second_size", second_size)?;
+        if first_size > second_size {
+            return Err(EventLogError::invalid(
+                "first_size",
+                format!("{first_size} is above the second size {second_size}"),
+            ));
+        }
+        merkle::consistency_proof_with(first_size, second_size, |level, index| {
+            self.shared.log.merkle_node(level, index)
+        })
+    }
+
+    fn check_tree_size(&self, field: &'static str, size: u64) -> Result<(), EventLogError> {
+        let head = self.head().position;
+        if size > head {
+            return Err(EventLogError::invalid(
+                field,
+                format!("{size} is above the head position {head}"),
+            ));
+        }
+        if size > self.shared.merkle_tree_limit {
+            return Err(EventLogError::Unavailable {
+                reason: format!(
+                    "the log opened read-only with a Merkle tree of {} events only",
+                    self.shared.merkle_tree_limit
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// The checkpoint store of the projection called `name` (kept in the log's database, in

@@ -15,6 +15,7 @@ use prost::Message;
 
 use crate::error::EventLogError;
 use crate::layout;
+use crate::merkle::{self, MerkleHash};
 use crate::record::EventRecord;
 use crate::types::{ChainHash, Position, RecordedEvent, Revision, ZERO_HASH};
 
@@ -371,6 +372,76 @@ impl LogTree {
             .ok_or_else(|| EventLogError::Corrupt {
                 position: 0,
                 reason: "malformed record key".to_owned(),
+            })
+    }
+
+    /// The hash of the perfect Merkle subtree (`level`, `index`): leaves
+    /// `index * 2^level ..= (index + 1) * 2^level - 1`, whose last leaf must be stored. One
+    /// read: the record for a leaf (level 0, hashed), else the `m` entry of its last leaf.
+    pub(crate) fn merkle_node(&self, level: u32, index: u64) -> Result<MerkleHash, EventLogError> {
+        if level == 0 {
+            let position = index + 1;
+            let entry = self.record_entry(position)?.ok_or_else(|| EventLogError::Corrupt {
+                position,
+                reason: "record missing".to_owned(),
+            })?;
+            let (_, record_bytes) = layout::split_record_value(&entry).ok_or_else(|| EventLogError::Corrupt {
+                position,
+                reason: "stored entry shorter than a hash".to_owned(),
+            })?;
+            return Ok(merkle::leaf_hash(record_bytes));
+        }
+        let (leaf_index, offset) = layout::merkle_node_location(level, index);
+        let position = leaf_index + 1;
+        let value = self
+            .tree
+            .get(layout::merkle_nodes_key(leaf_index))
+            .map_err(read_failed)?
+            .ok_or_else(|| EventLogError::Corrupt {
+                position,
+                reason: format!("Merkle tree node (level {level}, index {index}) missing"),
+            })?;
+        if value.len() != 32 * layout::merkle_nodes_completed_by(leaf_index) as usize {
+            return Err(EventLogError::Corrupt {
+                position,
+                reason: format!("Merkle tree nodes of position {position} have {} bytes", value.len()),
+            });
+        }
+        let mut hash = [0u8; 32];
+        hash.copy_from_slice(&value[offset..offset + 32]);
+        Ok(hash)
+    }
+
+    /// The tree size entry: how many leaves the stored Merkle nodes cover (`None` for a log
+    /// written before the tree existed, or an empty one).
+    pub(crate) fn tree_size(&self) -> Result<Option<u64>, EventLogError> {
+        let Some(value) = self.tree.get(layout::TREE_SIZE_KEY).map_err(read_failed)? else {
+            return Ok(None);
+        };
+        layout::parse_tree_size_value(&value)
+            .map(Some)
+            .ok_or_else(|| EventLogError::Corrupt {
+                position: 0,
+                reason: "malformed Merkle tree size entry".to_owned(),
+            })
+    }
+
+    /// Stored Merkle node entries (`m`) of leaves `from..=to`, in order: (leaf index, value).
+    pub(crate) fn merkle_node_entries(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> impl Iterator<Item = Result<(u64, sled::IVec), EventLogError>> + use<> {
+        self.tree
+            .range(layout::merkle_nodes_key(from)..=layout::merkle_nodes_key(to))
+            .map(|item| {
+                let (key, value) = item.map_err(read_failed)?;
+                let leaf_index =
+                    layout::leaf_index_of_merkle_nodes_key(&key).ok_or_else(|| EventLogError::Corrupt {
+                        position: 0,
+                        reason: "malformed Merkle node key".to_owned(),
+                    })?;
+                Ok((leaf_index, value))
             })
     }
 

@@ -1,9 +1,11 @@
-//! Verification: recompute the global and per-stream hash chains and report the first bad position.
+//! Verification: recompute the global and per-stream hash chains and the Merkle tree nodes, and report the first bad position.
 
 use crate::error::EventLogError;
 use crate::layout;
+use crate::merkle::leaf_hash;
 use crate::record::{EventRecord, chain_hash};
 use crate::store::LogTree;
+use crate::tree::Frontier;
 use crate::types::{ChainHash, LogHead, Position, ZERO_HASH};
 
 use prost::Message;
@@ -25,8 +27,11 @@ pub struct VerifyReport {
 
 /// Verifies `from..=to` (`0` as either bound means the start or the end of the log).
 ///
-/// The hash of `from - 1` is taken from the log as the anchor; verifying from position 1
-/// anchors at the 32 zero bytes and so checks everything.
+/// The hash of `from - 1` is taken from the log as the anchor, and so is the Merkle
+/// frontier of the tree of size `from - 1` (its stored nodes); verifying from position 1
+/// anchors at the 32 zero bytes and the empty tree and so checks everything. Each event's
+/// leaf is hashed from its record and the nodes it completes are compared with its stored
+/// `m` entry.
 pub(crate) fn verify_range(
     log: &LogTree,
     head: LogHead,
@@ -55,6 +60,16 @@ pub(crate) fn verify_range(
         Ok(hash) => hash,
         Err(error) => return Ok(report.bad(from - 1, format!("anchor of the range: {error}"))),
     };
+    // The Merkle tree is anchored like the chain: its frontier at `from - 1` is read from
+    // the stored nodes; from position 1 it is empty and everything is recomputed.
+    let mut frontier = match Frontier::load(log, from - 1) {
+        Ok(frontier) => frontier,
+        Err(error) => return Ok(report.bad(from - 1, format!("anchor of the Merkle tree: {error}"))),
+    };
+    let mut stored_nodes = StoredNodes {
+        entries: log.merkle_node_entries(from - 1, to - 1).peekable(),
+    };
+    let mut completed = Vec::new();
     let mut expected_position = from;
     for entry in log.record_entries(from, to) {
         let (position, value) = entry?;
@@ -64,6 +79,11 @@ pub(crate) fn verify_range(
         match check_one(log, position, &value, &prev_hash) {
             Ok(hash) => prev_hash = hash,
             Err(problem) => return Ok(report.bad(position, problem)),
+        }
+        let record_bytes = layout::record_bytes_of_value(&value);
+        let leaf_index = frontier.push(&leaf_hash(record_bytes), &mut completed);
+        if let Err((bad_position, problem)) = stored_nodes.check(leaf_index, &completed)? {
+            return Ok(report.bad(bad_position, problem));
         }
         report.events_checked += 1;
         expected_position += 1;
@@ -80,8 +100,88 @@ pub(crate) fn verify_range(
     if to == head.position && prev_hash != head.hash {
         return Ok(report.bad(to, format!("the chain head hash does not match position {to}")));
     }
-    report.message = format!("{} events verified, positions {from}..={to}", report.events_checked);
+    // The writer may have applied groups past the durable head, records and tree together:
+    // the entry may be ahead of `to`, never past the last stored record.
+    let tree_size = log.tree_size()?.unwrap_or(0);
+    if tree_size < to {
+        return Ok(report.bad(
+            tree_size + 1,
+            format!("the Merkle tree size entry says the tree covers {tree_size} positions, the log has {to}"),
+        ));
+    }
+    let last_stored = log.last_record_position()?.unwrap_or(0);
+    if tree_size > last_stored {
+        return Ok(report.bad(
+            last_stored + 1,
+            format!(
+                "the Merkle tree size entry says the tree covers {tree_size} positions, the log ends at {last_stored}"
+            ),
+        ));
+    }
+    report.message = format!(
+        "{} events verified, positions {from}..={to}, with their Merkle tree nodes",
+        report.events_checked
+    );
     Ok(report)
+}
+
+/// The stored Merkle node entries of the range being verified, in leaf order.
+struct StoredNodes<I: Iterator<Item = Result<(u64, sled::IVec), EventLogError>>> {
+    entries: std::iter::Peekable<I>,
+}
+
+impl<I: Iterator<Item = Result<(u64, sled::IVec), EventLogError>>> StoredNodes<I> {
+    /// Compares the `m` entry of leaf `leaf_index` with the nodes recomputed from the records
+    /// (`completed`; empty for an even leaf, which must have no entry). A problem is given
+    /// with the position it is at.
+    fn check(&mut self, leaf_index: u64, completed: &[u8]) -> Result<Result<(), (Position, String)>, EventLogError> {
+        let position = leaf_index + 1;
+        let stored = match self
+            .entries
+            .next_if(|entry| !matches!(entry, Ok((index, _)) if *index > leaf_index))
+        {
+            None => None,
+            Some(Err(error)) => return Err(error),
+            Some(Ok((index, _))) if index < leaf_index => {
+                let stray = index + 1;
+                return Ok(Err((
+                    stray,
+                    format!("Merkle tree nodes are stored for position {stray}, which completes none"),
+                )));
+            }
+            Some(Ok((_, value))) => Some(value),
+        };
+        let levels = completed.len() / 32;
+        let problem = match stored {
+            None if completed.is_empty() => return Ok(Ok(())),
+            Some(value) if value.as_ref() == completed => return Ok(Ok(())),
+            None => format!("Merkle tree nodes of position {position} (levels 1..={levels}) are missing"),
+            Some(value) if completed.is_empty() => format!(
+                "Merkle tree nodes ({} bytes) are stored for position {position}, which completes none",
+                value.len()
+            ),
+            Some(value) => match value
+                .chunks(32)
+                .zip(completed.chunks(32))
+                .position(|(stored, recomputed)| stored != recomputed)
+            {
+                Some(slot) => {
+                    let level = slot + 1;
+                    let first = position + 1 - (1u64 << level);
+                    format!(
+                        "Merkle tree node mismatch at position {position}: the stored node of level {level} \
+                         (positions {first}..={position}) is not the hash of the records"
+                    )
+                }
+                None => format!(
+                    "Merkle tree nodes of position {position} have {} bytes, {} expected",
+                    value.len(),
+                    completed.len()
+                ),
+            },
+        };
+        Ok(Err((position, problem)))
+    }
 }
 
 impl VerifyReport {

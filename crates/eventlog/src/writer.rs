@@ -40,6 +40,7 @@ use crate::import::ImportJob;
 use crate::layout;
 use crate::record::{EventRecord, chain_hash};
 use crate::store::{DurableFlusher, FlushFailure, LogTree};
+use crate::tree::Frontier;
 use crate::types::{AppendOutcome, AppendRequest, ChainHash, LogHead, Position, Revision, StreamId, ZERO_HASH};
 use crate::writer_metrics::{AtomicHistogram, FLUSH_NANOS_BOUNDS, GROUP_COMMIT_EVENTS_BOUNDS, HistogramSnapshot};
 
@@ -85,6 +86,12 @@ pub(crate) struct Writer {
     /// every batch of appends applied, emptied by every import, and emptied when it reaches
     /// [`STREAM_HEAD_CACHE_ENTRIES`].
     pub(crate) stream_heads: HashMap<StreamId, (Revision, ChainHash)>,
+    /// The right frontier of the Merkle tree as applied to sled (size `next_position - 1`):
+    /// each planned event's leaf is pushed onto it and the nodes it completes go into the
+    /// same batch as its record (`tree.rs`).
+    pub(crate) frontier: Frontier,
+    /// Reused buffer for the Merkle nodes one event completes.
+    pub(crate) merkle_scratch: Vec<u8>,
 }
 
 /// Most streams the writer's cache of stream heads holds.
@@ -369,6 +376,7 @@ impl Writer {
 
         let first_position_of_group = self.next_position;
         let prev_hash_of_group = self.prev_hash;
+        let frontier_of_group = self.frontier;
         let recorded_at_micros = now_micros().max(self.last_recorded_at_micros);
 
         let mut batch = sled::Batch::default();
@@ -402,6 +410,7 @@ impl Writer {
             if let Err(reason) = self.apply_batch(batch, head) {
                 self.next_position = first_position_of_group;
                 self.prev_hash = prev_hash_of_group;
+                self.frontier = frontier_of_group;
                 for (job, plan) in group.into_iter().zip(planned) {
                     let answer = match plan {
                         Planned::Failed(error) => error,
@@ -461,11 +470,13 @@ impl Writer {
         self.health.refusal().map(Refusal::Unavailable)
     }
 
-    /// Applies a planned batch, with the chain head entry `head`, to sled. When that fails,
-    /// sled may hold part of the batch in memory: nothing more may be planned on top of it,
-    /// so the log fails for good until it is reopened; the reason is returned.
+    /// Applies a planned batch, with the chain head entry `head` and the Merkle tree size
+    /// entry (the tree covers exactly the log), to sled. When that fails, sled may hold part
+    /// of the batch in memory: nothing more may be planned on top of it, so the log fails for
+    /// good until it is reopened; the reason is returned.
     pub(crate) fn apply_batch(&self, mut batch: sled::Batch, head: LogHead) -> Result<(), String> {
         batch.insert(layout::HEAD_KEY, &layout::head_value(head.position, &head.hash)[..]);
+        batch.insert(layout::TREE_SIZE_KEY, &layout::tree_size_value(head.position)[..]);
         self.log.tree.apply_batch(batch).map_err(|error| {
             let reason =
                 format!("applying a batch to sled failed ({error}); the log must be reopened (restart the process)");
@@ -536,6 +547,8 @@ impl Writer {
             record.encode_raw(&mut value);
             let hash = chain_hash(&self.prev_hash, layout::record_bytes_of_value(&value));
             layout::set_hash_of_value(&mut value, &hash);
+            self.frontier
+                .push_record(layout::record_bytes_of_value(&value), &mut self.merkle_scratch, batch);
             batch.insert(&layout::record_key(position)[..], value);
             batch.insert(
                 layout::stream_index_key(request.stream_id.as_str(), next_revision),

@@ -3,7 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use gridledger_eventlog::{EventLog, EventLogConfig, StreamId};
+use gridledger_eventlog::{EventLog, EventLogConfig, StreamId, merkle};
 use rand::{Rng, SeedableRng};
 
 /// SIGKILL rounds per run; the issue asks for at least 20.
@@ -65,8 +65,14 @@ fn run_round(directory: &std::path::Path, round: usize, kill_after_acks: usize) 
 }
 
 /// After a crash: every acknowledged append is there as acknowledged, positions have no
-/// gaps, and both hash chains verify.
-fn check(directory: &std::path::Path, acknowledged: &[Acknowledged], round: usize) -> anyhow::Result<u64> {
+/// gaps, both hash chains verify, and the Merkle tree is the tree of the records.
+/// The tree of the round before, `previous` (size, root), is a prefix of this one.
+fn check(
+    directory: &std::path::Path,
+    acknowledged: &[Acknowledged],
+    round: usize,
+    previous: (u64, merkle::MerkleHash),
+) -> anyhow::Result<(u64, merkle::MerkleHash)> {
     let log = EventLog::open(EventLogConfig::new(directory))?;
     assert_eq!(log.refusal_on_open(), None, "round {round}");
     let head = log.head().position;
@@ -89,6 +95,7 @@ fn check(directory: &std::path::Path, acknowledged: &[Acknowledged], round: usiz
         assert!(stream_revision >= Some(ack.last_revision), "round {round}");
     }
     let mut expected_position = 1;
+    let mut leaf_hashes = Vec::new();
     loop {
         let events = log.read_all(expected_position, 4096)?;
         if events.is_empty() {
@@ -96,14 +103,29 @@ fn check(directory: &std::path::Path, acknowledged: &[Acknowledged], round: usiz
         }
         for event in events {
             assert_eq!(event.position, expected_position, "round {round}: gap in positions");
+            leaf_hashes.push(merkle::leaf_hash(&event.record_bytes));
             expected_position += 1;
         }
     }
     assert_eq!(expected_position - 1, head, "round {round}");
+    // verify recomputes the Merkle tree too; and the tree equals the log it survived with.
     let report = log.verify(0, 0)?;
     assert!(report.ok, "round {round}: {report:?}");
+    let root = log.merkle_root(head)?;
+    assert_eq!(root, merkle::root_from_leaf_hashes(&leaf_hashes), "round {round}");
+    if head > 0 {
+        let proof = log.inclusion_proof(head - 1, head)?;
+        merkle::verify_inclusion(&leaf_hashes[head as usize - 1], head - 1, head, &proof, &root)?;
+    }
+    let (previous_size, previous_root) = previous;
+    assert!(
+        previous_size <= head,
+        "round {round}: the log shrank from {previous_size} to {head}"
+    );
+    let proof = log.consistency_proof(previous_size, head)?;
+    merkle::verify_consistency(previous_size, head, &previous_root, &root, &proof)?;
     log.close()?;
-    Ok(head)
+    Ok((head, root))
 }
 
 #[test]
@@ -117,16 +139,12 @@ fn sigkill_under_load_loses_no_acknowledged_event() -> anyhow::Result<()> {
     let directory = tempfile::tempdir()?;
     let mut total_acknowledged = 0;
     let mut head = 0;
+    let mut root = merkle::EMPTY_ROOT;
     for round in 0..ROUNDS {
         let kill_after_acks = random.random_range(1..1_500);
         let acknowledged = run_round(directory.path(), round, kill_after_acks)?;
         total_acknowledged += acknowledged.len();
-        let new_head = check(directory.path(), &acknowledged, round)?;
-        assert!(
-            new_head >= head,
-            "round {round}: the log shrank from {head} to {new_head}"
-        );
-        head = new_head;
+        (head, root) = check(directory.path(), &acknowledged, round, (head, root))?;
     }
     eprintln!("{ROUNDS} SIGKILL rounds, {total_acknowledged} acknowledged appends, none lost; log head {head}");
     Ok(())

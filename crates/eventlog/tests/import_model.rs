@@ -102,6 +102,10 @@ fn check(appends: Vec<Append>, chunks: Vec<Chunk>) -> anyhow::Result<()> {
     assert_eq!(copy.head(), source.head());
     assert_eq!(copy.read_all(0, usize::MAX)?, events);
     assert_eq!(copy.verify(0, 0)?, source.verify(0, 0)?);
+    // The Merkle tree the import built is the source's, at every size.
+    for size in 0..=events.len() as u64 {
+        assert_eq!(copy.merkle_root(size)?, source.merkle_root(size)?, "tree size {size}");
+    }
     for request_id in &request_ids {
         assert_eq!(
             copy.find_request(request_id)?,
