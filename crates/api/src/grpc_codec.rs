@@ -172,6 +172,9 @@ wire_messages!(
     ReplayIssueRequest,
     ReadAllRequest,
     VerifyLogRequest,
+    GetCheckpointRequest,
+    GetInclusionProofRequest,
+    GetConsistencyProofRequest,
     GetNodeStatusRequest,
 );
 
@@ -184,6 +187,9 @@ wire_messages!(
     RecordedEvent,
     ReplayStep,
     VerifyLogResponse,
+    Checkpoint,
+    InclusionProof,
+    ConsistencyProof,
     NodeStatus,
 );
 

@@ -10,6 +10,9 @@
 //!   metadata keys.
 //! - [`local_time`]: times typed by people (`2026-02-01`, `2026-02-01T07:00`, `2026-02`),
 //!   read in a district's time zone; the one parser of the CLI, the HTTP API and the dashboard.
+//! - [`checkpoint`]: the log's checkpoints as C2SP signed notes, the Ed25519 signer and
+//!   verifier keys, their text formats; [`proofs`]: inclusion and consistency proofs checked
+//!   against opened checkpoints (docs/audit.md). Pure, for the server and every client.
 //! - [`client::Client`]: the typed client every client-side command uses.
 //! - [`GridledgerCodec`]: the codec of every service and client: a request that does not
 //!   decode is INVALID_ARGUMENT, a command is at most [`MAX_COMMAND_REQUEST_BYTES`] as
@@ -21,6 +24,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod ack;
+pub mod checkpoint;
 pub mod client;
 mod commands;
 mod grpc_codec;
@@ -28,6 +32,7 @@ mod issue;
 pub mod local_time;
 mod metadata;
 mod node;
+pub mod proofs;
 mod recorded;
 mod stats;
 

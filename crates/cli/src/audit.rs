@@ -1,10 +1,12 @@
-//! `gridledger audit`: an issue's history and replay, log verification, and export for independent checking.
+//! `gridledger audit`: an issue's history and replay, log verification, export for independent checking, and the signed checkpoints with their proofs (`checkpoint`, `prove`, `watch`: `crate::proofs`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Subcommand;
+use gridledger_api::checkpoint::VerifierKey;
 use gridledger_api::client::Client;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -39,6 +41,43 @@ pub enum AuditCommand {
         #[arg(long, default_value_t = 0)]
         from: u64,
     },
+    /// The newest signed checkpoint (origin, tree size, Merkle root, chain head): print it,
+    /// and verify its signature with --vkey. Exit 3 if it does not verify.
+    Checkpoint {
+        /// The log's verifier key (`name+keyid+base64`, as `gridledger keygen` printed it).
+        #[arg(long, env = "GRIDLEDGER_VKEY", value_parser = crate::keys::parse_vkey)]
+        vkey: Option<VerifierKey>,
+    },
+    /// Prove that the event at POSITION is in the log: fetch it, its inclusion proof and the
+    /// newest checkpoint, and verify all three here. Exit 3 if anything does not verify.
+    Prove {
+        /// The event's log position (1 for the first event).
+        position: u64,
+        /// Prove it in the tree of this size (default: the newest checkpoint's), then that
+        /// tree in the checkpoint's with a consistency proof.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        size: Option<u64>,
+        /// The log's verifier key; without it the checkpoint's signature is not checked.
+        #[arg(long, env = "GRIDLEDGER_VKEY", value_parser = crate::keys::parse_vkey)]
+        vkey: Option<VerifierKey>,
+    },
+    /// The witness: verify each new checkpoint's signature and its consistency with the last
+    /// one verified (kept in --state). Exit 2 on a fork (a smaller tree, another root at the
+    /// same size, a failed consistency proof), 3 on a checkpoint that does not verify.
+    Watch {
+        /// The log's verifier key.
+        #[arg(long, env = "GRIDLEDGER_VKEY", value_parser = crate::keys::parse_vkey)]
+        vkey: VerifierKey,
+        /// The file that keeps the last verified checkpoint (created on first use).
+        #[arg(long)]
+        state: PathBuf,
+        /// Time between rounds (e.g. 30s, 5m).
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "60s", conflicts_with = "once")]
+        interval: Duration,
+        /// One round, then exit.
+        #[arg(long)]
+        once: bool,
+    },
 }
 
 pub async fn run(client: &Client, json: bool, command: AuditCommand) -> anyhow::Result<()> {
@@ -50,6 +89,16 @@ pub async fn run(client: &Client, json: bool, command: AuditCommand) -> anyhow::
         } => replay(client, json, &id, up_to_revision).await,
         AuditCommand::Verify { from, to } => verify(client, json, from, to).await,
         AuditCommand::Export { out, from } => export(client, json, &out, from).await,
+        AuditCommand::Checkpoint { vkey } => crate::proofs::checkpoint(client, json, vkey.as_ref()).await,
+        AuditCommand::Prove { position, size, vkey } => {
+            crate::proofs::prove(client, json, vkey.as_ref(), position, size).await
+        }
+        AuditCommand::Watch {
+            vkey,
+            state,
+            interval,
+            once,
+        } => crate::proofs::watch(client, json, &vkey, &state, interval, once).await,
     }
 }
 

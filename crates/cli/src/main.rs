@@ -11,8 +11,10 @@ mod bench_suite;
 mod client;
 mod cluster;
 mod demo;
+mod keys;
 mod load;
 mod output;
+mod proofs;
 mod rebuild;
 mod serve;
 mod simulate;
@@ -63,6 +65,8 @@ enum Command {
         #[command(subcommand)]
         command: auth::AuthCommand,
     },
+    /// A key to sign the log's checkpoints with (serve --signing-key); prints its verifier key.
+    Keygen(keys::KeygenArgs),
     /// Print the registry in use as JSON, in the format --registry reads.
     Registry {
         /// Registry JSON file or `builtin:NAME`; without it, the built-in synthetic Runzhou registry.
@@ -71,7 +75,7 @@ enum Command {
     },
     #[command(flatten)]
     Issue(client::ClientCommand),
-    /// Auditors' tools: history, replay, verify, export.
+    /// Auditors' tools: history, replay, verify, export; signed checkpoints, proofs, the witness.
     Audit {
         #[command(subcommand)]
         command: audit::AuditCommand,
@@ -116,6 +120,7 @@ fn run(runtime: &tokio::runtime::Runtime, cli: Cli) -> anyhow::Result<()> {
         Command::Restore(arguments) => runtime.block_on(cluster::restore(json, arguments)),
         Command::Status => runtime.block_on(async { cluster::status(&connect().await?, json).await }),
         Command::Auth { command } => auth::run(json, command),
+        Command::Keygen(arguments) => keys::keygen(json, arguments),
         Command::Registry { registry } => {
             println!("{}", serve::load_registry(registry.as_deref())?.to_json_pretty()?);
             Ok(())
@@ -160,7 +165,11 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {}", cause_once(&error));
-            std::process::ExitCode::FAILURE
+            // A verdict of the audit tools has its own status (docs/audit.md#exit-codes).
+            match error.downcast_ref::<proofs::Failed>() {
+                Some(failed) => std::process::ExitCode::from(failed.code),
+                None => std::process::ExitCode::FAILURE,
+            }
         }
     }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Args;
 use gridledger_domain::Registry;
-use gridledger_server::{NatsConfig, NatsOutboxSettings, ServerConfig, start};
+use gridledger_server::{CheckpointConfig, NatsConfig, NatsOutboxSettings, ServerConfig, start};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -28,9 +28,45 @@ pub struct ServeArgs {
     security: crate::auth::ServeSecurity,
     #[command(flatten)]
     nats: NatsArgs,
+    #[command(flatten)]
+    checkpoints: CheckpointArgs,
     /// Replicas of the district's JetStream stream: 1 for one nats-server, 3 on a cluster.
     #[arg(long, env = "GRIDLEDGER_NATS_REPLICAS", default_value_t = 1, requires = "nats", value_parser = clap::value_parser!(u8).range(1..=5))]
     nats_replicas: u8,
+}
+
+/// How the log's checkpoints are made and signed (docs/audit.md).
+#[derive(Debug, Clone, Args)]
+pub struct CheckpointArgs {
+    /// Sign checkpoints with this key (written by `gridledger keygen`; mode 0600, refused if
+    /// others may read it). Without it the server serves unsigned roots, and says so.
+    #[arg(long, env = "GRIDLEDGER_SIGNING_KEY")]
+    signing_key: Option<PathBuf>,
+    /// The checkpoints' origin line; default `gridledger/<district>`.
+    #[arg(long, env = "GRIDLEDGER_LOG_ORIGIN")]
+    log_origin: Option<String>,
+    /// At most one checkpoint per this interval when the head moves (e.g. 1s, 250ms)...
+    #[arg(long, env = "GRIDLEDGER_CHECKPOINT_INTERVAL", value_parser = humantime::parse_duration, default_value = "1s")]
+    checkpoint_interval: std::time::Duration,
+    /// ...unless this many events were appended since the last one.
+    #[arg(long, env = "GRIDLEDGER_CHECKPOINT_EVENTS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    checkpoint_events: u64,
+}
+
+impl CheckpointArgs {
+    /// The server's checkpoint settings, the signing key read (and its file's mode checked).
+    pub fn config(&self) -> anyhow::Result<CheckpointConfig> {
+        Ok(CheckpointConfig {
+            origin: self.log_origin.clone(),
+            signer: self
+                .signing_key
+                .as_deref()
+                .map(crate::keys::load_signing_key)
+                .transpose()?,
+            min_interval: self.checkpoint_interval,
+            max_events: self.checkpoint_events,
+        })
+    }
 }
 
 /// Where NATS is (`--nats`) and how to sign in (`--nats-creds`).
@@ -81,6 +117,8 @@ pub fn load_registry(path: Option<&Path>) -> anyhow::Result<Registry> {
 /// `--insecure`.
 pub async fn run(arguments: ServeArgs) -> anyhow::Result<()> {
     let registry = load_registry(arguments.registry.as_deref())?;
+    let checkpoints = arguments.checkpoints.config()?;
+    let checkpoint_line = checkpoints.describe(&registry);
     let config = ServerConfig {
         data_dir: arguments.data.clone(),
         listen: arguments.listen,
@@ -93,6 +131,7 @@ pub async fn run(arguments: ServeArgs) -> anyhow::Result<()> {
             nats,
             replicas: usize::from(arguments.nats_replicas),
         }),
+        checkpoints,
     };
     let policy = config.serving_policy();
     let https = config.tls.is_some();
@@ -105,6 +144,7 @@ pub async fn run(arguments: ServeArgs) -> anyhow::Result<()> {
     if let Some(http_addr) = server.http_addr {
         println!("gridledger dashboard on {}", dashboard_url(http_addr, https));
     }
+    println!("gridledger {checkpoint_line}");
     server.wait().await?;
     println!("gridledger stopped cleanly");
     Ok(())

@@ -47,6 +47,7 @@ impl ThrowawayServer {
                 tls: None,
                 insecure_allow_non_loopback: false,
                 nats: None,
+                checkpoints: gridledger_server::CheckpointConfig::default(),
             },
             std::future::pending(),
         )

@@ -1,4 +1,4 @@
-//! `AuditService`: an issue's history and replay, the whole log (optionally followed live), and verification.
+//! `AuditService`: an issue's history and replay, the whole log (optionally followed live), verification, and the log's checkpoints with their inclusion and consistency proofs (docs/audit.md).
 
 use std::pin::Pin;
 
@@ -29,6 +29,8 @@ pub(crate) struct AuditServiceImpl {
     pub(crate) store: IssueStore,
     /// Turns true when the server begins to shut down: follow streams end then.
     pub(crate) shutdown: watch::Receiver<bool>,
+    /// The newest checkpoint: proofs are given for trees up to its size.
+    pub(crate) checkpoints: crate::checkpoints::Checkpoints,
 }
 
 fn stream_of<T: Send + 'static>(items: Vec<T>) -> RpcStream<T> {
@@ -240,5 +242,90 @@ impl proto::audit_service_server::AuditService for AuditServiceImpl {
             })?
             .map_err(ServiceError::from)?;
         Ok(Response::new(verify_report_to_proto(&report)))
+    }
+
+    async fn get_checkpoint(
+        &self,
+        _request: Request<proto::GetCheckpointRequest>,
+    ) -> Result<Response<proto::Checkpoint>, Status> {
+        let newest = self.checkpoints.newest();
+        Ok(Response::new(proto::Checkpoint {
+            note: newest.note.clone().into_bytes(),
+            tree_size: newest.checkpoint.tree_size,
+            root_hash: newest.checkpoint.root_hash.to_vec(),
+        }))
+    }
+
+    async fn get_inclusion_proof(
+        &self,
+        request: Request<proto::GetInclusionProofRequest>,
+    ) -> Result<Response<proto::InclusionProof>, Status> {
+        let request = request.into_inner();
+        let newest = self.checkpoints.newest().checkpoint.tree_size;
+        let tree_size = if request.tree_size == 0 {
+            newest
+        } else {
+            request.tree_size
+        };
+        if tree_size > newest {
+            return Err(ServiceError::invalid(
+                "tree_size",
+                format!("{tree_size} is beyond the newest checkpoint's size {newest}"),
+            )
+            .into());
+        }
+        let position = request.position;
+        if position == 0 || position > tree_size {
+            return Err(ServiceError::PositionNotInTree { position, tree_size }.into());
+        }
+        let log = self.store.log.clone();
+        let hashes = tokio::task::spawn_blocking(move || log.inclusion_proof(position - 1, tree_size))
+            .await
+            .map_err(|source| ServiceError::Task {
+                task: "making an inclusion proof",
+                source,
+            })?
+            .map_err(ServiceError::from)?;
+        Ok(Response::new(proto::InclusionProof {
+            leaf_index: position - 1,
+            tree_size,
+            hashes: hashes.iter().map(|hash| hash.to_vec()).collect(),
+        }))
+    }
+
+    async fn get_consistency_proof(
+        &self,
+        request: Request<proto::GetConsistencyProofRequest>,
+    ) -> Result<Response<proto::ConsistencyProof>, Status> {
+        let proto::GetConsistencyProofRequest {
+            first_size,
+            second_size,
+        } = request.into_inner();
+        let newest = self.checkpoints.newest().checkpoint.tree_size;
+        if second_size > newest {
+            return Err(ServiceError::invalid(
+                "second_size",
+                format!("{second_size} is beyond the newest checkpoint's size {newest}"),
+            )
+            .into());
+        }
+        if first_size > second_size {
+            return Err(ServiceError::invalid(
+                "first_size",
+                format!("{first_size} is above second_size {second_size}"),
+            )
+            .into());
+        }
+        let log = self.store.log.clone();
+        let hashes = tokio::task::spawn_blocking(move || log.consistency_proof(first_size, second_size))
+            .await
+            .map_err(|source| ServiceError::Task {
+                task: "making a consistency proof",
+                source,
+            })?
+            .map_err(ServiceError::from)?;
+        Ok(Response::new(proto::ConsistencyProof {
+            hashes: hashes.iter().map(|hash| hash.to_vec()).collect(),
+        }))
     }
 }

@@ -60,6 +60,9 @@ pub enum ServiceError {
     /// A report retried while its first attempt is still being committed.
     #[error("the first attempt of request {request_id} is still being committed; retry")]
     FirstAttemptInFlight { request_id: String },
+    /// A position outside the tree an inclusion proof was asked for (positions start at 1).
+    #[error("position {position} is not in the tree of size {tree_size} (positions 1..={tree_size})")]
+    PositionNotInTree { position: Position, tree_size: u64 },
     /// Access control refused the call (docs/security.md).
     #[error(transparent)]
     Auth(#[from] crate::auth::AuthError),
@@ -98,7 +101,9 @@ impl ServiceError {
             ServiceError::Projection(ProjectionError::Log(EventLogError::Closed { .. })) => Code::Unavailable,
             ServiceError::StoredEvent { .. } | ServiceError::Projection(_) => Code::Internal,
             ServiceError::RevisionMismatch { .. } => Code::Aborted,
-            ServiceError::IssueNotFound { .. } | ServiceError::DuplicateOfNotFound { .. } => Code::NotFound,
+            ServiceError::IssueNotFound { .. }
+            | ServiceError::DuplicateOfNotFound { .. }
+            | ServiceError::PositionNotInTree { .. } => Code::NotFound,
             ServiceError::ProjectionStopped { .. }
             | ServiceError::FeedStopped { .. }
             | ServiceError::ProjectionBehind { .. }
@@ -200,6 +205,7 @@ impl ServiceError {
                 _ => None,
             },
             ServiceError::IssueNotFound { .. } => Some("issue_id"),
+            ServiceError::PositionNotInTree { .. } => Some("position"),
             _ => None,
         }
     }

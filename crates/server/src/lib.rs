@@ -1,4 +1,4 @@
-//! The gridledger gRPC server: `IssueService`, `AuditService`, `StatsService` and `NodeService` over the event log, with health and reflection; the HTTP read API and dashboard beside them (`serve --http`, the same reads); the outbox to NATS; and the stats node that serves figures across districts from their streams.
+//! The gridledger gRPC server: `IssueService`, `AuditService` (with the log's signed checkpoints and Merkle proofs), `StatsService` and `NodeService` over the event log, with health and reflection; the HTTP read API and dashboard beside them (`serve --http`, the same reads); the outbox to NATS; and the stats node that serves figures across districts from their streams.
 //!
 //! A command goes: wire request -> validated [`gridledger_api::CommandRequest`] ->
 //! `decide` on the issue folded from its stream -> append with the expected revision and
@@ -9,6 +9,7 @@
 
 mod audit_service;
 pub mod auth;
+mod checkpoints;
 mod districts;
 mod error;
 mod governance;
@@ -26,6 +27,7 @@ mod transport;
 mod wire_guard;
 
 pub use auth::{AuthConfig, TlsConfig};
+pub use checkpoints::{CHECKPOINTS_FILE, CheckpointConfig};
 pub use error::ServiceError;
 pub use gridledger_bus::NatsConfig;
 pub use run::{

@@ -751,6 +751,7 @@ impl World {
             tls: None,
             insecure_allow_non_loopback: false,
             nats: None,
+            checkpoints: crate::CheckpointConfig::default(),
             http: None,
         };
         let security = crate::auth::prepare(&config)?;
@@ -760,10 +761,11 @@ impl World {
         let (governance, governance_task) = LiveGovernance::start_in_time_zone(
             log.clone(),
             &jiff::tz::TimeZone::UTC,
-            health_reporter,
+            health_reporter.clone(),
             STATS_SERVICE_NAME.to_owned(),
         )
         .await?;
+        let registry_for_checkpoints = registry.clone();
         let store = IssueStore {
             log: log.clone(),
             registry: Arc::new(registry),
@@ -773,9 +775,19 @@ impl World {
             governance: governance.clone(),
         });
         let (_shutting_down, shutdown_begun) = watch::channel(false);
+        let (checkpoints, _checkpoint_task) = crate::checkpoints::start_checkpoints(
+            log.clone(),
+            &config.data_dir,
+            &registry_for_checkpoints,
+            crate::CheckpointConfig::default(),
+            health_reporter,
+            shutdown_begun.clone(),
+        )
+        .await?;
         let audit_service = proto::audit_service_server::AuditServiceServer::new(AuditServiceImpl {
             store,
             shutdown: shutdown_begun,
+            checkpoints,
         });
         let connections = OpenConnections::default();
         let metrics = Metrics::new(MetricSources {

@@ -1,5 +1,6 @@
 //! `NodeService`: the node's role and each component's state, with the reason when it is
-//! not serving and the lag of the outbox and the feeds (the details behind health).
+//! not serving and the lag of the outbox, the feeds and the checkpoints (the details behind
+//! health).
 
 use std::sync::Arc;
 
@@ -21,6 +22,8 @@ pub(crate) struct NodeParts {
     pub(crate) districts: Arc<Districts>,
     pub(crate) outbox: Option<watch::Receiver<OutboxStatus>>,
     pub(crate) feeds: Vec<watch::Receiver<FeedStatus>>,
+    /// A district node's checkpoints.
+    pub(crate) checkpoints: Option<crate::checkpoints::Checkpoints>,
 }
 
 impl NodeParts {
@@ -71,6 +74,20 @@ impl NodeParts {
                 lag_events,
                 lag_seconds,
                 detail: format!("stream {}", status.stream),
+            });
+        }
+        if let Some(checkpoints) = &self.checkpoints {
+            let status = checkpoints.status();
+            let size = status.newest.checkpoint.tree_size;
+            let head = self.log.as_ref().map_or(size, |log| log.head().position);
+            components.push(ComponentStatus {
+                name: "checkpoints".to_owned(),
+                serving: status.failing.is_none(),
+                reason: status.failing.unwrap_or_default(),
+                position: size,
+                lag_events: head.saturating_sub(size),
+                lag_seconds: 0.0,
+                detail: format!("{} ({})", status.newest.checkpoint.origin, checkpoints.detail),
             });
         }
         for feed in &self.feeds {

@@ -54,6 +54,9 @@ pub struct ServerConfig {
     /// `--nats`: publish every committed event to the district's JetStream stream
     /// (docs/operations.md); `None` keeps the node to itself.
     pub nats: Option<NatsOutboxSettings>,
+    /// The log's checkpoints: origin, signing key (none: unsigned), how often
+    /// (docs/audit.md). `CheckpointConfig::default()` serves unsigned ones once a second.
+    pub checkpoints: crate::checkpoints::CheckpointConfig,
 }
 
 /// Where and how a district node publishes its log.
@@ -251,9 +254,20 @@ pub async fn start_with_limits(
     .max_decoding_message_size(MAX_DECODED_REQUEST_BYTES);
     // Set when shutdown begins: follow streams end, and the grace period starts.
     let (shutting_down, shutdown_begun) = watch::channel(false);
+    // The checkpoints: the first one is made (or the kept one checked) before serving.
+    let (checkpoints, checkpoint_task) = crate::checkpoints::start_checkpoints(
+        log.clone(),
+        &config.data_dir,
+        &registry,
+        config.checkpoints,
+        health_reporter.clone(),
+        shutdown_begun.clone(),
+    )
+    .await?;
     let audit_service = proto::audit_service_server::AuditServiceServer::new(AuditServiceImpl {
         store: store.clone(),
         shutdown: shutdown_begun.clone(),
+        checkpoints: checkpoints.clone(),
     })
     .max_decoding_message_size(MAX_DECODED_REQUEST_BYTES);
 
@@ -310,6 +324,7 @@ pub async fn start_with_limits(
             districts: districts.clone(),
             outbox: outbox.as_ref().map(|outbox| outbox.status()),
             feeds: Vec::new(),
+            checkpoints: Some(checkpoints),
         }),
     })
     .max_decoding_message_size(MAX_DECODED_REQUEST_BYTES);
@@ -338,6 +353,7 @@ pub async fn start_with_limits(
         "gridledger.v1.AuditService".to_owned(),
         STATS_SERVICE_NAME.to_owned(),
         OUTBOX_SERVICE_NAME.to_owned(),
+        crate::checkpoints::CHECKPOINTS_SERVICE_NAME.to_owned(),
     ];
     let after_serving = async move {
         // In-flight appends have been answered: let the outbox publish what it has in
@@ -345,6 +361,8 @@ pub async fn start_with_limits(
         if let Some(outbox) = outbox {
             outbox.stop().await;
         }
+        // A last checkpoint of the head, then the log may close.
+        checkpoint_task.stop().await;
         let closed = tokio::task::spawn_blocking(move || log.close()).await;
         // With the log closed the projection drains, saves its checkpoint and stops.
         if governance_task.await.is_err() {

@@ -188,6 +188,7 @@ pub async fn start_stats_node_with_limits(
         tls: config.tls.clone(),
         insecure_allow_non_loopback: config.insecure_allow_non_loopback,
         nats: None,
+        checkpoints: crate::checkpoints::CheckpointConfig::default(),
     })?;
     let (listener, local_addr) = bind(config.listen).await?;
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
@@ -240,6 +241,7 @@ pub async fn start_stats_node_with_limits(
         districts: districts.clone(),
         outbox: None,
         feeds: feed_statuses.clone(),
+        checkpoints: None,
     });
     let (shutting_down, shutdown_begun) = watch::channel(false);
     tokio::spawn(report_stats_health(

@@ -98,6 +98,7 @@ impl Fixture {
             tls: setup.tls.map(|(tls, _)| tls),
             insecure_allow_non_loopback: false,
             nats: None,
+            checkpoints: gridledger_server::CheckpointConfig::default(),
         };
         let server = gridledger_server::start(config, std::future::pending()).await?;
         let http = server
@@ -1542,6 +1543,7 @@ async fn the_serving_policy_covers_the_http_address() -> anyhow::Result<()> {
         tls: None,
         insecure_allow_non_loopback: false,
         nats: None,
+        checkpoints: gridledger_server::CheckpointConfig::default(),
     };
     assert!(
         config.serving_policy().contains("0.0.0.0:0"),
