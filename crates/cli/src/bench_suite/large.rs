@@ -274,6 +274,7 @@ struct LargeFigures {
     server_reopen_listening_seconds: Option<f64>,
     server_reopen_rss_kib: Option<u64>,
     server_reopen_error: Option<String>,
+    proofs: super::proofs::ProofFigures,
 }
 
 /// Section 7: `events` real ReportIssue appends from 64 appenders into a fresh log in this
@@ -412,6 +413,9 @@ pub fn large_log(
     );
     drop(projection);
     drop(store);
+    let proving = spinner("large log: Merkle proofs".to_owned());
+    let proof_figures = super::proofs::measure_proofs(&log)?;
+    proving.finish_and_clear();
     log.close()?;
     drop(log);
 
@@ -455,6 +459,7 @@ pub fn large_log(
         server_reopen_listening_seconds,
         server_reopen_rss_kib,
         server_reopen_error,
+        proofs: proof_figures,
     };
     Ok(figures.json())
 }
@@ -517,6 +522,7 @@ impl LargeFigures {
                 "first_stats_seconds": self.reopen_stats_seconds,
                 "total_seconds": self.reopen_total_seconds,
             },
+            "proofs": self.proofs.json(),
             "reopen_server": {
                 "seconds_to_stats": self.server_reopen_seconds,
                 "seconds_to_listening": self.server_reopen_listening_seconds,
@@ -661,6 +667,9 @@ pub fn large_section(figures: &serde_json::Value) -> Section {
             "peak RSS during the rebuild (projection in memory)",
             kib_text(rebuild_peak),
         ));
+    }
+    if let Some(proofs) = figures.pointer("/proofs") {
+        super::proofs::proof_rows(&mut section, proofs);
     }
     section
 }

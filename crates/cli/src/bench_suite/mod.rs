@@ -8,6 +8,7 @@
 
 mod large;
 mod process;
+mod proofs;
 mod table;
 
 use std::path::PathBuf;
@@ -268,6 +269,7 @@ pub fn run(runtime: &Runtime, arguments: SuiteArgs, json: bool) -> anyhow::Resul
     let issues = projection.issue_count();
     drop(projection);
     let sled_size_on_disk = log.size_on_disk()?;
+    let proof_figures = proofs::measure_proofs(&log)?;
     log.close()?;
     drop(log);
 
@@ -347,6 +349,16 @@ pub fn run(runtime: &Runtime, arguments: SuiteArgs, json: bool) -> anyhow::Resul
             "vs_read_all": rebuild_per_second / read.events_per_second(),
         }),
     );
+
+    let mut section = Section::new("6b. Merkle proofs over the server's log, in this process");
+    section.note(format!(
+        "{} inclusion and {} consistency proofs to the head, random positions and sizes, each verified",
+        thousands(proofs::PROOF_SAMPLES as u64),
+        thousands(proofs::PROOF_SAMPLES as u64)
+    ));
+    let proof_json = proof_figures.json();
+    proofs::proof_rows(&mut section, &proof_json);
+    output.section("proofs", &section, proof_json);
 
     // 7. The large log.
     if with_large {
