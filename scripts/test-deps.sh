@@ -31,14 +31,15 @@ fi
 
 
 # - Chromium and ChromeDriver, for the dashboard's browser tests (Debian's packages; the
-#   tests start their own chromedriver on a free port and a headless browser).
+#   tests start their own chromedriver on a free port and a headless browser), and a CJK
+#   font so the screenshot they write shows the Chinese labels.
 if [ -z "${GRIDLEDGER_CHROMEDRIVER:-}" ]; then
-  if ! command -v chromedriver >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1; then
+  if ! command -v chromedriver >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi wqy; then
     echo "installing Debian's chromium and chromium-driver"
     if [ "$(id -u)" -eq 0 ]; then
-      apt-get install -y -q chromium chromium-driver >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }
+      apt-get install -y -q chromium chromium-driver fonts-wqy-microhei >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver fonts-wqy-microhei >/dev/null; }
     else
-      sudo apt-get install -y -q chromium chromium-driver >/dev/null || { sudo apt-get update -q >/dev/null && sudo apt-get install -y -q chromium chromium-driver >/dev/null; }
+      sudo apt-get install -y -q chromium chromium-driver fonts-wqy-microhei >/dev/null || { sudo apt-get update -q >/dev/null && sudo apt-get install -y -q chromium chromium-driver fonts-wqy-microhei >/dev/null; }
     fi
   fi
   GRIDLEDGER_CHROMEDRIVER="$(command -v chromedriver)"

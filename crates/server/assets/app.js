@@ -139,11 +139,20 @@
     node.dataset.value = value === undefined || value === null ? "" : String(value);
   }
 
+  // An instant as a local time of the district (the registry's time_zone): the zone the
+  // as-of and period fields are read in, whatever the browser's own zone.
   function formatTime(iso) {
     if (!iso) return "–";
     const date = new Date(iso);
     if (Number.isNaN(date.getTime())) return iso;
-    return date.toLocaleString(lang === "en" ? "en-GB" : "zh-CN", { hour12: false });
+    const options = { hour12: false };
+    if (state.timeZone) options.timeZone = state.timeZone;
+    try {
+      return date.toLocaleString(lang === "en" ? "en-GB" : "zh-CN", options);
+    } catch (_) {
+      // A zone this browser does not know: its own.
+      return date.toLocaleString(lang === "en" ? "en-GB" : "zh-CN", { hour12: false });
+    }
   }
 
   // ---------------------------------------------------------------------------------
@@ -209,6 +218,7 @@
     scope: "",
     principal: null,
     names: new Map(), // code -> display name (jurisdictions and categories)
+    timeZone: null, // the district's IANA zone, from the registry
     categories: [],
     sort: { key: null, descending: true },
     breakdownRows: [],
@@ -320,7 +330,7 @@
 
   function drawFigures(stats) {
     for (const name of HEADLINE) {
-      for (const node of document.querySelectorAll('#view-overview [data-figure="' + name + '"]')) {
+      for (const node of document.querySelectorAll('#view-overview .figures [data-figure="' + name + '"]')) {
         showFigure(node, name, stats[name]);
       }
     }
@@ -505,6 +515,26 @@
     }
   }
 
+  // Empties every figure and table of the overview, so that a view that failed shows its
+  // error and nothing else (never the previous scope's figures under the new scope's title).
+  function clearOverview() {
+    for (const node of document.querySelectorAll("#view-overview .figures [data-figure]")) {
+      showFigure(node, node.dataset.figure, null);
+    }
+    const position = byId("as-of-position");
+    position.textContent = "";
+    delete position.dataset.value;
+    byId("as-of-note").textContent = "";
+    drawTrend([]);
+    state.breakdownRows = [];
+    drawBreakdown();
+    drawCategories([]);
+    const count = byId("overdue-count");
+    count.textContent = "–";
+    delete count.dataset.value;
+    byId("overdue-list").replaceChildren();
+  }
+
   async function drawOverview() {
     const generation = ++state.generation;
     showError(null);
@@ -527,7 +557,10 @@
       if (generation !== state.generation) return;
       drawOverdue(overdue);
     } catch (error) {
-      if (generation === state.generation) showError(error);
+      if (generation === state.generation) {
+        clearOverview();
+        showError(error);
+      }
     }
   }
 
@@ -614,6 +647,16 @@
       }
     } catch (error) {
       if (generation === state.generation) {
+        // Nothing of an issue shown before stays under the error.
+        byId("issue-title").textContent = "";
+        const status = byId("issue-status");
+        status.textContent = "";
+        delete status.dataset.value;
+        byId("issue-fields").replaceChildren();
+        const chainStatus = byId("chain-status");
+        chainStatus.textContent = "";
+        chainStatus.className = "chain";
+        delete chainStatus.dataset.ok;
         timeline.replaceChildren();
         showError(error);
       }
@@ -691,6 +734,8 @@
       for (const entry of registry[section] || []) state.names.set(entry.code, entry.display_name);
     }
     state.categories = registry.categories || [];
+    const district = (registry.districts || [])[0];
+    state.timeZone = district && district.time_zone ? district.time_zone : null;
     const select = byId("category");
     const chosen = select.value;
     select.replaceChildren(element("option", { value: "", "data-i18n": "allCategories", text: t("allCategories") }));
