@@ -35,13 +35,13 @@ use crate::naming::{HEADER_CHAIN_HASH, HEADER_POSITION, HEADER_PREV_HASH};
 /// Most messages checked and imported as one batch.
 pub(crate) const MAX_BATCH_MESSAGES: usize = 512;
 /// How long the reader waits for a message before it looks at the connection and the stream.
-const IDLE_PROBE_INTERVAL: Duration = Duration::from_secs(2);
+pub(crate) const IDLE_PROBE_INTERVAL: Duration = Duration::from_secs(2);
 /// Idle heartbeat asked of the server for each pull request.
-const PULL_HEARTBEAT: Duration = Duration::from_secs(5);
+pub(crate) const PULL_HEARTBEAT: Duration = Duration::from_secs(5);
 /// Lifetime of one pull request.
-const PULL_EXPIRES: Duration = Duration::from_secs(30);
+pub(crate) const PULL_EXPIRES: Duration = Duration::from_secs(30);
 /// An abandoned consumer (the process died) is removed by the server after this long.
-const CONSUMER_INACTIVE_THRESHOLD: Duration = Duration::from_secs(30);
+pub(crate) const CONSUMER_INACTIVE_THRESHOLD: Duration = Duration::from_secs(30);
 /// First delay before reconnecting after a transient error.
 pub(crate) const BACKOFF_INITIAL: Duration = Duration::from_millis(100);
 /// Longest delay between reconnection attempts.
@@ -707,7 +707,10 @@ impl StreamReader {
     }
 }
 
-async fn get_stream(connection: &NatsConnection, stream_name: &str) -> Result<jetstream::stream::Stream, BusError> {
+pub(crate) async fn get_stream(
+    connection: &NatsConnection,
+    stream_name: &str,
+) -> Result<jetstream::stream::Stream, BusError> {
     connection
         .jetstream
         .get_stream(stream_name)

@@ -13,12 +13,17 @@
 //! - **Feed** (`feed`): consumes a district's stream and imports it verbatim into a replica
 //!   log, checking position continuity and both hash chains on arrival.
 //! - **Restore** (`restore`): rebuilds a district node's log from its stream.
+//! - **Checkpoints** (`checkpoints`): the district node's signed checkpoints, published to a
+//!   stream of their own (`GRIDLEDGER_<DISTRICT>_CHECKPOINTS`, subject
+//!   `gridledger.checkpoint.<district>`), never into the event stream; and the reader a stats
+//!   node checks them with against its replica.
 //!
 //! Only this crate knows NATS (docs/ARCHITECTURE.md): its API speaks in gridledger's own
 //! types and [`BusError`], never in async-nats types.
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+mod checkpoints;
 mod connection;
 mod error;
 mod feed;
@@ -28,14 +33,21 @@ mod registry;
 mod restore;
 mod stream;
 
+pub use checkpoints::{
+    CheckpointMessage, CheckpointOutbox, CheckpointOutboxConfig, CheckpointOutboxState, CheckpointOutboxStatus,
+    CheckpointReader, CheckpointSink, ReceivedCheckpoint, start_checkpoint_outbox,
+};
 pub use connection::{NatsConfig, NatsConnection};
 pub use error::BusError;
 pub use feed::{Feed, FeedConfig, FeedState, FeedStatus, start_feed};
 pub use naming::{
-    HEADER_CHAIN_HASH, HEADER_POSITION, HEADER_PREV_HASH, REGISTRY_BUCKET, event_subject, event_type_snake,
-    stream_name, stream_subjects,
+    HEADER_CHAIN_HASH, HEADER_POSITION, HEADER_PREV_HASH, HEADER_ROOT_HASH, HEADER_TREE_SIZE, REGISTRY_BUCKET,
+    checkpoint_stream_name, checkpoint_subject, event_subject, event_type_snake, stream_name, stream_subjects,
 };
 pub use outbox::{DEFAULT_MAX_IN_FLIGHT, Outbox, OutboxConfig, OutboxState, OutboxStatus, start_outbox};
 pub use registry::{fetch_registry, publish_registry};
 pub use restore::{RestoreProgress, RestoreReport, restore};
-pub use stream::{DEFAULT_DUPLICATE_WINDOW, StreamSettings, StreamState, ensure_district_stream, stream_state};
+pub use stream::{
+    DEFAULT_DUPLICATE_WINDOW, StreamSettings, StreamState, ensure_checkpoint_stream, ensure_district_stream,
+    stream_state,
+};

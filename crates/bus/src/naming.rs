@@ -10,6 +10,10 @@ pub const HEADER_CHAIN_HASH: &str = "Gridledger-Chain-Hash";
 pub const HEADER_PREV_HASH: &str = "Gridledger-Prev-Hash";
 /// The key-value bucket holding each district's registry, keyed by stream name.
 pub const REGISTRY_BUCKET: &str = "GRIDLEDGER_REGISTRY";
+/// Header of a checkpoint message: the tree size the note commits to (decimal).
+pub const HEADER_TREE_SIZE: &str = "Gridledger-Tree-Size";
+/// Header of a checkpoint message: the note's Merkle root, lowercase hex.
+pub const HEADER_ROOT_HASH: &str = "Gridledger-Root-Hash";
 
 /// The stream of a district: `GRIDLEDGER_` + the district code in upper case
 /// (`runzhou` -> `GRIDLEDGER_RUNZHOU`).
@@ -20,6 +24,21 @@ pub fn stream_name(district: &DistrictCode) -> String {
 /// The subjects a district's stream captures: `gridledger.ev.<district>.>`.
 pub fn stream_subjects(district: &DistrictCode) -> String {
     format!("gridledger.ev.{}.>", district.as_str())
+}
+
+/// The stream of a district's checkpoints: `GRIDLEDGER_<DISTRICT>_CHECKPOINTS`
+/// (`runzhou` -> `GRIDLEDGER_RUNZHOU_CHECKPOINTS`). A stream of its own, never the district's
+/// event stream, whose sequence N must stay log position N. It cannot be another district's
+/// event stream: district codes hold no `_`.
+pub fn checkpoint_stream_name(district: &DistrictCode) -> String {
+    format!("{}_CHECKPOINTS", stream_name(district))
+}
+
+/// The one subject of a district's checkpoints: `gridledger.checkpoint.<district>` (a
+/// district code is one segment of `[a-z0-9-]`, so this is always three tokens, outside
+/// every event stream's `gridledger.ev.>`).
+pub fn checkpoint_subject(district: &DistrictCode) -> String {
+    format!("gridledger.checkpoint.{}", district.as_str())
 }
 
 /// The subject of one event: `gridledger.ev.<grid code>.<event_type_snake>`, e.g.
@@ -64,6 +83,11 @@ mod tests {
         let district = DistrictCode::parse("runzhou")?;
         assert_eq!(stream_name(&district), "GRIDLEDGER_RUNZHOU");
         assert_eq!(stream_subjects(&district), "gridledger.ev.runzhou.>");
+        assert_eq!(checkpoint_stream_name(&district), "GRIDLEDGER_RUNZHOU_CHECKPOINTS");
+        assert_eq!(checkpoint_subject(&district), "gridledger.checkpoint.runzhou");
+        let hyphenated = DistrictCode::parse("xin-bei")?;
+        assert_eq!(checkpoint_stream_name(&hyphenated), "GRIDLEDGER_XIN-BEI_CHECKPOINTS");
+        assert_eq!(checkpoint_subject(&hyphenated), "gridledger.checkpoint.xin-bei");
         let grid = GridCode::parse("runzhou.s3.c07.g02")?;
         assert_eq!(
             event_subject(&grid, "IssueReported"),

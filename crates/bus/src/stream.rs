@@ -16,7 +16,7 @@ use gridledger_domain::DistrictCode;
 
 use crate::connection::NatsConnection;
 use crate::error::BusError;
-use crate::naming::{stream_name, stream_subjects};
+use crate::naming::{checkpoint_stream_name, checkpoint_subject, stream_name, stream_subjects};
 
 /// The JetStream duplicate window when none is given: the server's own default.
 pub const DEFAULT_DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
@@ -64,13 +64,37 @@ impl StreamState {
 
 /// The stream configuration gridledger creates for `district`.
 fn district_stream_config(district: &DistrictCode, settings: &StreamSettings) -> Config {
-    Config {
-        name: stream_name(district),
-        description: Some(format!(
+    keep_everything_config(
+        stream_name(district),
+        format!(
             "gridledger event log of district {}: sequence N is log position N",
             district.as_str()
-        )),
-        subjects: vec![stream_subjects(district)],
+        ),
+        stream_subjects(district),
+        settings,
+    )
+}
+
+/// The configuration of `district`'s checkpoint stream: the same keep-everything settings as
+/// its event stream, one subject.
+fn checkpoint_stream_config(district: &DistrictCode, settings: &StreamSettings) -> Config {
+    keep_everything_config(
+        checkpoint_stream_name(district),
+        format!(
+            "gridledger checkpoints of district {}: its signed notes, in tree size order",
+            district.as_str()
+        ),
+        checkpoint_subject(district),
+        settings,
+    )
+}
+
+/// A stream that keeps every message forever and lets nobody delete or purge one.
+fn keep_everything_config(name: String, description: String, subject: String, settings: &StreamSettings) -> Config {
+    Config {
+        name,
+        description: Some(description),
+        subjects: vec![subject],
         retention: RetentionPolicy::Limits,
         max_messages: -1,
         max_bytes: -1,
@@ -255,13 +279,28 @@ pub async fn ensure_district_stream(
     district: &DistrictCode,
     settings: &StreamSettings,
 ) -> Result<StreamState, BusError> {
-    let wanted = district_stream_config(district, settings);
+    ensure_stream(connection, district_stream_config(district, settings)).await
+}
+
+/// Creates the stream of `district`'s checkpoints (`checkpoint_stream_name(district)`, the
+/// one subject `checkpoint_subject(district)`) with `settings` and the same keep-everything
+/// configuration as [`ensure_district_stream`], or checks the one that exists; one that
+/// differs is refused with [`BusError::StreamConfigMismatch`] and left as it is.
+pub async fn ensure_checkpoint_stream(
+    connection: &NatsConnection,
+    district: &DistrictCode,
+    settings: &StreamSettings,
+) -> Result<StreamState, BusError> {
+    ensure_stream(connection, checkpoint_stream_config(district, settings)).await
+}
+
+async fn ensure_stream(connection: &NatsConnection, wanted: Config) -> Result<StreamState, BusError> {
     if let Some(info) = stream_info(connection, &wanted.name).await? {
         return check_config(&wanted, &info);
     }
     match connection.jetstream.create_stream(wanted.clone()).await {
         Ok(created) => {
-            tracing::info!(stream = %wanted.name, replicas = wanted.num_replicas, "created the district's stream");
+            tracing::info!(stream = %wanted.name, replicas = wanted.num_replicas, "created the stream");
             check_config(&wanted, created.cached_info())
         }
         Err(error) => {
@@ -337,5 +376,24 @@ mod tests {
         check(|config| config.sealed = true, &["sealed"]);
         // Discard matters only with limits, and there are none.
         check(|config| config.discard = DiscardPolicy::New, &[]);
+    }
+
+    #[test]
+    fn the_checkpoint_stream_keeps_everything_like_the_event_stream() {
+        let district = DistrictCode::parse("runzhou").expect("a valid district");
+        let settings = StreamSettings {
+            replicas: 3,
+            ..StreamSettings::default()
+        };
+        let events = district_stream_config(&district, &settings);
+        let checkpoints = checkpoint_stream_config(&district, &settings);
+        assert_eq!(checkpoints.name, "GRIDLEDGER_RUNZHOU_CHECKPOINTS");
+        assert_eq!(checkpoints.subjects, ["gridledger.checkpoint.runzhou"]);
+        // Only the name and the subjects differ from the event stream's settings.
+        let differences = config_differences(&events, &checkpoints);
+        assert_eq!(differences.len(), 1, "{differences:?}");
+        assert!(differences[0].starts_with("subjects"), "{differences:?}");
+        assert_eq!(checkpoints.num_replicas, 3);
+        assert!(checkpoints.deny_delete && checkpoints.deny_purge);
     }
 }

@@ -29,6 +29,19 @@ pub struct ProjectArgs {
     listen: SocketAddr,
     #[command(flatten)]
     nats: NatsArgs,
+    /// A district's checkpoint verifier key (`keygen` prints it), repeatable: the stats node
+    /// checks the signature of each checkpoint of that district before comparing its root
+    /// with the replica's. `NAME+ID+KEY` applies to the stream of the district its name is
+    /// the default origin of (`gridledger/runzhou` -> GRIDLEDGER_RUNZHOU); for another name
+    /// give `STREAM=NAME+ID+KEY`. Without one, that district's checkpoints are checked by
+    /// root only, and its status says so. In the environment: space separated.
+    #[arg(
+        long = "checkpoint-vkey",
+        value_name = "[STREAM=]VKEY",
+        env = "GRIDLEDGER_CHECKPOINT_VKEYS",
+        value_delimiter = ' '
+    )]
+    checkpoint_vkeys: Vec<String>,
     #[command(flatten)]
     security: crate::auth::ServeSecurity,
 }
@@ -48,6 +61,7 @@ pub async fn project(arguments: ProjectArgs) -> anyhow::Result<()> {
         auth: arguments.security.auth_config(),
         tls: arguments.security.tls_config()?,
         insecure_allow_non_loopback: arguments.security.insecure,
+        checkpoint_vkeys: arguments.checkpoint_vkeys.clone(),
     };
     let server = start_stats_node(config, crate::serve::shutdown_signal()).await?;
     println!(

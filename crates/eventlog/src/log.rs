@@ -333,6 +333,13 @@ impl EventLog {
         *self.shared.committed_head.borrow()
     }
 
+    /// A receiver of the durable head: it sees the head each time it moves (the same value
+    /// [`EventLog::head`] returns), for a task that waits until the log reaches a position
+    /// without polling.
+    pub fn watch_head(&self) -> watch::Receiver<LogHead> {
+        self.shared.committed_head.clone()
+    }
+
     /// Whether the writer can make appends durable now: [`LogHealth::Failing`] (with the
     /// reason, since when, and whether it retries) while a storage fault lasts, during which
     /// appends are refused with [`EventLogError::Unavailable`]. A log opened read-only (see

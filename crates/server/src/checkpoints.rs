@@ -12,6 +12,10 @@
 //! copy, altered) is refused, since signing it would fork the log. Checkpoints never go
 //! backwards: only the durable head is ever signed, and the head only grows.
 //!
+//! With `serve --nats` each checkpoint, once kept, is also offered to the checkpoint outbox
+//! (`gridledger_bus::CheckpointOutbox`), which publishes it to the district's checkpoint
+//! stream; offering never blocks, so NATS never holds up a checkpoint or an append.
+//!
 //! Health: `gridledger.v1.Checkpoints` is SERVING while checkpoints are made, NOT_SERVING
 //! while making or keeping one fails (the reason is logged and shown by NodeService); the
 //! newest good checkpoint is still served meanwhile.
@@ -25,6 +29,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use gridledger_api::checkpoint::{Checkpoint, SignerKey, check_name, open_note, parse_unverified};
+use gridledger_bus::{CheckpointMessage, CheckpointSink};
 use gridledger_domain::Registry;
 use gridledger_eventlog::EventLog;
 use tokio::sync::{oneshot, watch};
@@ -254,6 +259,8 @@ struct Maker {
     signer: Option<SignerKey>,
     /// Where signed checkpoints are kept (with a signer only).
     file: Option<CheckpointFile>,
+    /// Where each checkpoint is offered once made and kept (`serve --nats`).
+    publisher: Option<CheckpointSink>,
 }
 
 impl Maker {
@@ -288,8 +295,21 @@ impl Maker {
     }
 }
 
+/// Where the checkpoint task hands each checkpoint it made (the first one included) once it
+/// is kept: the district's checkpoint stream (`serve --nats`). Offering never blocks.
+fn offer(publisher: Option<&CheckpointSink>, made: &MadeCheckpoint) {
+    if let Some(publisher) = publisher {
+        publisher.offer(CheckpointMessage {
+            tree_size: made.checkpoint.tree_size,
+            root_hash: made.checkpoint.root_hash,
+            note: made.note.as_bytes().to_vec(),
+        });
+    }
+}
+
 /// Checks the log against the newest kept checkpoint, makes the first checkpoint, and starts
-/// the task. Refuses a log that does not continue the kept checkpoint.
+/// the task. Refuses a log that does not continue the kept checkpoint. With `publisher`, each
+/// checkpoint is offered to it once made and kept (`serve --nats`).
 pub(crate) async fn start_checkpoints(
     log: EventLog,
     data_dir: &Path,
@@ -297,6 +317,7 @@ pub(crate) async fn start_checkpoints(
     config: CheckpointConfig,
     health: HealthReporter,
     shutdown_begun: watch::Receiver<bool>,
+    publisher: Option<CheckpointSink>,
 ) -> Result<(Checkpoints, CheckpointTask), ServerError> {
     let origin = config.origin_for(registry);
     check_name("origin", &origin).map_err(|error| ServerError::Config(format!("--log-origin: {error}")))?;
@@ -329,6 +350,7 @@ pub(crate) async fn start_checkpoints(
             origin,
             signer,
             file,
+            publisher,
         };
         if let Some(kept) = &kept {
             check_continues(&maker.log, &kept.checkpoint)?;
@@ -356,6 +378,7 @@ pub(crate) async fn start_checkpoints(
         root = %BASE64.encode(first.checkpoint.root_hash),
         "checkpoint"
     );
+    offer(maker.publisher.as_ref(), &first);
     health
         .set_service_status(CHECKPOINTS_SERVICE_NAME, ServingStatus::Serving)
         .await;
@@ -445,11 +468,13 @@ async fn follow_head(
             tracing::error!("the checkpoint task panicked while making a checkpoint");
             return;
         };
+        let publisher = current.publisher.clone();
         maker = Some(current);
         let was_failing = status.borrow().failing.is_some();
         match made {
             Ok(made) => {
                 tracing::debug!(tree_size = made.checkpoint.tree_size, "checkpoint");
+                offer(publisher.as_ref(), &made);
                 status.send_modify(|status| {
                     status.newest = Arc::new(made);
                     status.failing = None;

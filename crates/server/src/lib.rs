@@ -9,6 +9,7 @@
 
 mod audit_service;
 pub mod auth;
+mod checkpoint_witness;
 mod checkpoints;
 mod districts;
 mod error;

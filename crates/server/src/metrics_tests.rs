@@ -782,6 +782,7 @@ impl World {
             crate::CheckpointConfig::default(),
             health_reporter,
             shutdown_begun.clone(),
+            None,
         )
         .await?;
         let audit_service = proto::audit_service_server::AuditServiceServer::new(AuditServiceImpl {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use gridledger_api::{ComponentStatus, NodeDistrict, NodeStatusView, node_status_to_proto, proto};
-use gridledger_bus::{FeedStatus, OutboxStatus};
+use gridledger_bus::{CheckpointOutboxStatus, FeedStatus, OutboxStatus};
 use gridledger_eventlog::EventLog;
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
@@ -21,9 +21,13 @@ pub(crate) struct NodeParts {
     pub(crate) log: Option<EventLog>,
     pub(crate) districts: Arc<Districts>,
     pub(crate) outbox: Option<watch::Receiver<OutboxStatus>>,
+    /// A district node's checkpoint outbox (`serve --nats`).
+    pub(crate) checkpoint_outbox: Option<watch::Receiver<CheckpointOutboxStatus>>,
     pub(crate) feeds: Vec<watch::Receiver<FeedStatus>>,
     /// A district node's checkpoints.
     pub(crate) checkpoints: Option<crate::checkpoints::Checkpoints>,
+    /// A stats node's checkpoint witnesses, one per followed stream.
+    pub(crate) witnesses: Vec<watch::Receiver<crate::checkpoint_witness::WitnessStatus>>,
 }
 
 impl NodeParts {
@@ -90,6 +94,19 @@ impl NodeParts {
                 detail: format!("{} ({})", status.newest.checkpoint.origin, checkpoints.detail),
             });
         }
+        if let Some(checkpoint_outbox) = &self.checkpoint_outbox {
+            let status = checkpoint_outbox.borrow().clone();
+            let serving = status.is_healthy();
+            components.push(ComponentStatus {
+                name: "checkpoint-outbox".to_owned(),
+                serving,
+                reason: not_serving_reason(serving, status.reason()),
+                position: status.published_size,
+                lag_events: status.newest_size.saturating_sub(status.published_size),
+                lag_seconds: 0.0,
+                detail: format!("stream {}", status.stream),
+            });
+        }
         for feed in &self.feeds {
             let status = feed.borrow().clone();
             let serving = status.is_healthy();
@@ -101,6 +118,24 @@ impl NodeParts {
                 lag_events: status.lag_events,
                 lag_seconds: 0.0,
                 detail: format!("stream {} at sequence {}", status.stream, status.stream_last_sequence),
+            });
+        }
+        for witness in &self.witnesses {
+            let status = witness.borrow().clone();
+            let head = self
+                .districts
+                .members()
+                .iter()
+                .find(|member| member.stream.as_deref() == Some(status.stream.as_str()))
+                .map_or(status.verified_size, |member| member.log.head().position);
+            components.push(ComponentStatus {
+                name: format!("checkpoints/{}", status.stream),
+                serving: status.is_serving(),
+                reason: status.reason(),
+                position: status.verified_size,
+                lag_events: head.saturating_sub(status.verified_size),
+                lag_seconds: 0.0,
+                detail: status.detail(),
             });
         }
         let districts = self

@@ -12,14 +12,18 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::audit_service::AuditServiceImpl;
-use gridledger_bus::{NatsConfig, OutboxConfig, StreamSettings, start_outbox};
+use gridledger_bus::{
+    CheckpointOutboxConfig, NatsConfig, OutboxConfig, StreamSettings, start_checkpoint_outbox, start_outbox,
+};
 
 use crate::districts::{DistrictProjection, Districts};
 use crate::governance::{LiveGovernance, STATS_SERVICE_NAME};
 use crate::issue_service::IssueServiceImpl;
 use crate::issues::IssueStore;
 use crate::node_service::{NodeParts, NodeServiceImpl};
-use crate::outbox::{OUTBOX_SERVICE_NAME, report_outbox_health};
+use crate::outbox::{
+    CHECKPOINT_OUTBOX_SERVICE_NAME, OUTBOX_SERVICE_NAME, report_checkpoint_outbox_health, report_outbox_health,
+};
 use crate::stats_service::StatsServiceImpl;
 use crate::transport::TransportLimits;
 
@@ -254,6 +258,33 @@ pub async fn start_with_limits(
     .max_decoding_message_size(MAX_DECODED_REQUEST_BYTES);
     // Set when shutdown begins: follow streams end, and the grace period starts.
     let (shutting_down, shutdown_begun) = watch::channel(false);
+    // With --nats, the checkpoint task offers each checkpoint to the checkpoint outbox, which
+    // publishes it to the district's checkpoint stream (never its event stream).
+    let checkpoint_outbox = match (&config.nats, &outbox_district) {
+        (Some(settings), Some(district)) => {
+            health_reporter
+                .set_service_status(CHECKPOINT_OUTBOX_SERVICE_NAME, tonic_health::ServingStatus::NotServing)
+                .await;
+            let checkpoint_outbox = start_checkpoint_outbox(
+                log.clone(),
+                CheckpointOutboxConfig {
+                    nats: settings.nats.clone(),
+                    district: district.clone(),
+                    settings: StreamSettings {
+                        replicas: settings.replicas,
+                        ..StreamSettings::default()
+                    },
+                },
+            );
+            tokio::spawn(report_checkpoint_outbox_health(
+                checkpoint_outbox.status(),
+                health_reporter.clone(),
+                shutdown_begun.clone(),
+            ));
+            Some(checkpoint_outbox)
+        }
+        _ => None,
+    };
     // The checkpoints: the first one is made (or the kept one checked) before serving.
     let (checkpoints, checkpoint_task) = crate::checkpoints::start_checkpoints(
         log.clone(),
@@ -262,6 +293,7 @@ pub async fn start_with_limits(
         config.checkpoints,
         health_reporter.clone(),
         shutdown_begun.clone(),
+        checkpoint_outbox.as_ref().map(|outbox| outbox.sink()),
     )
     .await?;
     let audit_service = proto::audit_service_server::AuditServiceServer::new(AuditServiceImpl {
@@ -323,8 +355,10 @@ pub async fn start_with_limits(
             log: Some(log.clone()),
             districts: districts.clone(),
             outbox: outbox.as_ref().map(|outbox| outbox.status()),
+            checkpoint_outbox: checkpoint_outbox.as_ref().map(|outbox| outbox.status()),
             feeds: Vec::new(),
             checkpoints: Some(checkpoints),
+            witnesses: Vec::new(),
         }),
     })
     .max_decoding_message_size(MAX_DECODED_REQUEST_BYTES);
@@ -353,6 +387,7 @@ pub async fn start_with_limits(
         "gridledger.v1.AuditService".to_owned(),
         STATS_SERVICE_NAME.to_owned(),
         OUTBOX_SERVICE_NAME.to_owned(),
+        CHECKPOINT_OUTBOX_SERVICE_NAME.to_owned(),
         crate::checkpoints::CHECKPOINTS_SERVICE_NAME.to_owned(),
     ];
     let after_serving = async move {
@@ -361,8 +396,11 @@ pub async fn start_with_limits(
         if let Some(outbox) = outbox {
             outbox.stop().await;
         }
-        // A last checkpoint of the head, then the log may close.
+        // A last checkpoint of the head, published if NATS is at hand; then the log may close.
         checkpoint_task.stop().await;
+        if let Some(checkpoint_outbox) = checkpoint_outbox {
+            checkpoint_outbox.stop().await;
+        }
         let closed = tokio::task::spawn_blocking(move || log.close()).await;
         // With the log closed the projection drains, saves its checkpoint and stops.
         if governance_task.await.is_err() {

@@ -2,7 +2,9 @@
 //! keeps each district's log verbatim in its own replica (the replica's head is the
 //! district's checkpoint, written atomically with the events), folds the same projections
 //! and serves StatsService across every district it follows: the city, any district,
-//! street, community or grid, breakdowns by district, as of any instant.
+//! street, community or grid, breakdowns by district, as of any instant. For each district it
+//! is also a witness of the district's checkpoints (`checkpoint_witness`): each one published
+//! to the district's checkpoint stream is compared with the replica's own root at its size.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -11,12 +13,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gridledger_api::proto;
-use gridledger_bus::{FeedConfig, FeedState, FeedStatus, NatsConfig, NatsConnection, fetch_registry, start_feed};
+use gridledger_bus::{
+    FeedConfig, FeedState, FeedStatus, NatsConfig, NatsConnection, checkpoint_stream_name, fetch_registry, start_feed,
+};
 use gridledger_domain::{DistrictCode, Registry};
 use tokio::sync::watch;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
+use crate::checkpoint_witness::{
+    VERIFIED_FILE, WitnessConfig, WitnessStatus, checkpoint_keys, report_witness_health, start_witness,
+    witness_health_name,
+};
 use crate::districts::{DistrictProjection, Districts};
 use crate::governance::{LiveGovernance, STATS_SERVICE_NAME};
 use crate::node_service::{NodeParts, NodeServiceImpl};
@@ -44,6 +52,9 @@ pub struct StatsNodeConfig {
     pub auth: Option<crate::auth::AuthConfig>,
     pub tls: Option<crate::auth::TlsConfig>,
     pub insecure_allow_non_loopback: bool,
+    /// `--checkpoint-vkey`: the districts' verifier keys, `STREAM=VKEY` or a bare `VKEY` named
+    /// `gridledger/<district>`; checkpoints of a stream without one are checked by root only.
+    pub checkpoint_vkeys: Vec<String>,
 }
 
 /// The district a stream carries: `GRIDLEDGER_RUNZHOU` -> `runzhou`.
@@ -177,6 +188,7 @@ pub async fn start_stats_node_with_limits(
         }
         districts.push(district_of_stream(stream)?);
     }
+    let checkpoint_keys = checkpoint_keys(&config.streams, &config.checkpoint_vkeys).map_err(ServerError::Config)?;
     let registries = registries(&config, &districts).await?;
     let registry = merged(&registries)?;
     let security = crate::auth::prepare(&ServerConfig {
@@ -200,8 +212,9 @@ pub async fn start_stats_node_with_limits(
     let mut feeds = Vec::with_capacity(config.streams.len());
     let mut logs = Vec::with_capacity(config.streams.len());
     let mut governance_tasks = Vec::with_capacity(config.streams.len());
+    let mut witnesses = Vec::with_capacity(config.streams.len());
     let mut health_names = vec!["".to_owned(), STATS_SERVICE_NAME.to_owned()];
-    for (stream, district) in config.streams.iter().zip(&districts) {
+    for ((stream, district), key) in config.streams.iter().zip(&districts).zip(checkpoint_keys) {
         let log = open_log(&stream_dir(&config.data_dir, stream).join("log")).await?;
         let health_name = format!("{STATS_SERVICE_NAME}/{stream}");
         health_names.push(health_name.clone());
@@ -222,6 +235,20 @@ pub async fn start_stats_node_with_limits(
             },
         );
         let feed_stopped = stopped_reasons(feed.status());
+        health_names.push(witness_health_name(stream));
+        health_reporter
+            .set_service_status(&witness_health_name(stream), ServingStatus::NotServing)
+            .await;
+        witnesses.push(start_witness(
+            log.clone(),
+            WitnessConfig {
+                nats: config.nats.clone(),
+                stream: stream.clone(),
+                checkpoint_stream: checkpoint_stream_name(district),
+                key,
+                progress_file: stream_dir(&config.data_dir, stream).join(VERIFIED_FILE),
+            },
+        ));
         members.push(DistrictProjection {
             district: Some(district.clone()),
             stream: Some(stream.clone()),
@@ -235,15 +262,26 @@ pub async fn start_stats_node_with_limits(
     }
     let districts = Arc::new(Districts::new(Arc::new(registry), members));
     let feed_statuses: Vec<watch::Receiver<FeedStatus>> = feeds.iter().map(|feed| feed.status()).collect();
+    let witness_statuses: Vec<watch::Receiver<WitnessStatus>> =
+        witnesses.iter().map(|witness| witness.status()).collect();
     let parts = Arc::new(NodeParts {
         role: "stats",
         log: None,
         districts: districts.clone(),
         outbox: None,
+        checkpoint_outbox: None,
         feeds: feed_statuses.clone(),
         checkpoints: None,
+        witnesses: witness_statuses.clone(),
     });
     let (shutting_down, shutdown_begun) = watch::channel(false);
+    for status in witness_statuses {
+        tokio::spawn(report_witness_health(
+            status,
+            health_reporter.clone(),
+            shutdown_begun.clone(),
+        ));
+    }
     tokio::spawn(report_stats_health(
         parts.clone(),
         feed_statuses,
@@ -268,6 +306,9 @@ pub async fn start_stats_node_with_limits(
         .add_service(node_service)
         .add_service(health_service);
     let after_serving = async move {
+        for witness in witnesses {
+            witness.stop().await;
+        }
         for feed in feeds {
             feed.stop().await;
         }
@@ -341,7 +382,8 @@ fn stopped_reasons(mut status: watch::Receiver<FeedStatus>) -> watch::Receiver<O
 /// NodeService, otherwise. `gridledger.v1.StatsService/<STREAM>` says the same of one
 /// district (its feed and its projection). Queries are still answered from the replicas
 /// while a feed is only reconnecting; a feed stopped by a break refuses the queries over
-/// its district.
+/// its district. The checkpoint witnesses (`checkpoints/<STREAM>`) report under their own
+/// health names: a fork is the district's, and the figures, verified event by event, stand.
 async fn report_stats_health(
     parts: Arc<NodeParts>,
     mut feeds: Vec<watch::Receiver<FeedStatus>>,
@@ -363,7 +405,7 @@ async fn report_stats_health(
         let failing: Vec<String> = status
             .components
             .iter()
-            .filter(|component| !component.serving)
+            .filter(|component| !component.serving && !component.name.starts_with("checkpoints/"))
             .map(|component| format!("{}: {}", component.name, component.reason))
             .collect();
         let serving = failing.is_empty();
