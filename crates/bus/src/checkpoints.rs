@@ -40,11 +40,12 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::connection::{NatsConfig, NatsConnection};
-use crate::error::BusError;
+use crate::error::{BusError, describe};
 use crate::feed::{
-    Backoff, CONSUMER_INACTIVE_THRESHOLD, IDLE_PROBE_INTERVAL, PULL_EXPIRES, PULL_HEARTBEAT, describe, get_stream,
+    Backoff, CONSUMER_INACTIVE_THRESHOLD, IDLE_PROBE_INTERVAL, PULL_EXPIRES, PULL_HEARTBEAT, get_stream,
 };
 use crate::naming::{HEADER_ROOT_HASH, HEADER_TREE_SIZE, checkpoint_stream_name, checkpoint_subject};
+use crate::outbox::SessionEnd;
 use crate::stream::{StreamSettings, ensure_checkpoint_stream, stream_state};
 
 /// How often a publisher looks again at a stream it refused to publish into.
@@ -209,27 +210,6 @@ pub fn start_checkpoint_outbox(log: EventLog, config: CheckpointOutboxConfig) ->
         status,
         stop,
         task: tokio::spawn(task.run()),
-    }
-}
-
-/// Why a connected stretch ended.
-#[derive(Debug)]
-enum SessionEnd {
-    Stopped,
-    /// Someone else moved the stream (wrong last sequence): ask it again.
-    Resync(String),
-    Transient(String),
-    Refused(String),
-}
-
-impl SessionEnd {
-    fn of_error(error: &BusError) -> SessionEnd {
-        match error {
-            BusError::StreamConfigMismatch { .. } | BusError::Conflict { .. } | BusError::Credentials { .. } => {
-                SessionEnd::Refused(describe(error))
-            }
-            _ => SessionEnd::Transient(describe(error)),
-        }
     }
 }
 

@@ -74,3 +74,18 @@ impl BusError {
         matches!(self, BusError::Connect { .. } | BusError::Nats { .. })
     }
 }
+
+/// An error and its sources, as one line (skipping a source its parent already shows).
+pub(crate) fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}

@@ -29,7 +29,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::connection::{NatsConfig, NatsConnection};
-use crate::error::BusError;
+use crate::error::{BusError, describe};
 use crate::naming::{HEADER_CHAIN_HASH, HEADER_POSITION, HEADER_PREV_HASH};
 
 /// Most messages checked and imported as one batch.
@@ -295,18 +295,6 @@ fn feed_retries(error: &BusError) -> bool {
             error,
             BusError::Log(EventLogError::Unavailable { .. } | EventLogError::OutcomeUnknown { .. })
         )
-}
-
-/// The error and its sources, `: `-separated.
-pub(crate) fn describe(error: &BusError) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// 100 ms doubling to 5 s.

@@ -26,7 +26,6 @@
 //! [`OutboxStatus`] says what it is doing and how far behind it is.
 
 use std::collections::{HashMap, VecDeque};
-use std::error::Error as StdError;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -44,7 +43,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::connection::{NatsConfig, NatsConnection};
-use crate::error::BusError;
+use crate::error::{BusError, describe};
 use crate::naming::{HEADER_CHAIN_HASH, HEADER_POSITION, HEADER_PREV_HASH, event_subject, stream_name};
 use crate::registry::publish_registry;
 use crate::stream::{StreamSettings, ensure_district_stream, stream_state};
@@ -221,9 +220,10 @@ pub fn start_outbox(log: EventLog, mut config: OutboxConfig) -> Outbox {
     }
 }
 
-/// Why a session (one connected stretch of publishing) ended.
+/// Why a session (one connected stretch of publishing) ended; the checkpoint outbox's
+/// sessions end the same ways.
 #[derive(Debug)]
-enum SessionEnd {
+pub(crate) enum SessionEnd {
     Stopped,
     /// The stream is elsewhere than the outbox thought (a publish met "wrong last
     /// sequence"): ask it again and go on.
@@ -235,7 +235,7 @@ enum SessionEnd {
 }
 
 impl SessionEnd {
-    fn of_error(error: &BusError) -> SessionEnd {
+    pub(crate) fn of_error(error: &BusError) -> SessionEnd {
         match error {
             BusError::StreamConfigMismatch { .. }
             | BusError::Conflict { .. }
@@ -245,21 +245,6 @@ impl SessionEnd {
             _ => SessionEnd::Transient(describe(error)),
         }
     }
-}
-
-/// An error and its sources, as one line (skipping a source its parent already shows).
-fn describe(error: &(dyn StdError + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// Resolves once a stop is asked for, or the handle is gone.

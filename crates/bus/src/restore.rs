@@ -9,8 +9,8 @@
 use gridledger_eventlog::{ChainHash, EventLog, EventLogError, LogHead, Position};
 
 use crate::connection::NatsConfig;
-use crate::error::BusError;
-use crate::feed::{Backoff, ReaderBatch, StreamReader, apply_batch, describe};
+use crate::error::{BusError, describe};
+use crate::feed::{Backoff, ReaderBatch, StreamReader, apply_batch};
 
 /// Consecutive transient failures (NATS away) restore rides out before giving up.
 const MAX_CONSECUTIVE_FAILURES: u32 = 10;
