@@ -10,19 +10,28 @@
 //! | `s` + stream id + `0x00` + revision (u64 BE) | position (u64 BE) |
 //! | `q` + request id | first position (u64 BE) + last position (u64 BE) |
 //! | `h` | head position (u64 BE) + head hash (32 bytes) |
-//! | `m` + leaf index `i` (u64 BE), `i` odd | Merkle nodes completed by leaf `i`: the hashes (32 bytes each) of the perfect subtrees of levels `1..=trailing_ones(i)` that end at leaf `i`, lowest level first |
+//! | `m` + leaf index `i` (u64 BE), only where `trailing_ones(i) >= 4` | stored Merkle nodes completed by leaf `i`: the hashes (32 bytes each) of the perfect subtrees of levels `4..=trailing_ones(i)` that end at leaf `i`, lowest level first |
 //! | `t` | Merkle tree size (u64 BE): how many leaves the stored `m` nodes cover |
 //!
 //! **The Merkle tree** (RFC 6962, see `merkle.rs`): leaf `i` is the record at position `i + 1`.
 //! A perfect subtree (level `l`, index `k`) covers leaves `k * 2^l ..= (k + 1) * 2^l - 1`; it is
-//! complete once its last leaf `(k + 1) * 2^l - 1` is written, so every node of level `l >= 1`
-//! is stored exactly once, in the `m` value of its last leaf, slot `l - 1` (the leaf completes
-//! the subtrees of levels `1..=trailing_ones(i)`; an even leaf completes none and has no `m`
-//! entry). Leaf hashes (level 0) are not stored: they are `SHA-256(0x00 || record bytes)` of the
-//! `e` entry. That makes one `m` insert per two events, 32 bytes of hashes per event on
-//! average. `t` always equals what the `m` entries cover: the writer sets it to the head
-//! position in the same batch as the records and their nodes, and the build of the tree of a
-//! log written before it had one (`tree.rs`) moves it chunk by chunk with the nodes.
+//! complete once its last leaf `(k + 1) * 2^l - 1` is written. Only the nodes of the levels
+//! `l >= MIN_STORED_LEVEL` (4: subtrees of 16 leaves and more) are stored, each exactly once,
+//! in the `m` value of its last leaf, slot `l - 4` (leaf `i` completes the subtrees of levels
+//! `1..=trailing_ones(i)`, so it has an `m` entry only when `trailing_ones(i) >= 4`: every
+//! 16th leaf, `i = 15, 31, 47, ...`). A node of a lower level is computed when it is read,
+//! from the `2^l <= 8` records it covers (one range read of their `e` entries, leaf hashes
+//! `SHA-256(0x00 || record bytes)`, then `2^l - 1` node hashes). That makes one `m` insert per
+//! 16 events (two hashes in it on average: 4 bytes of hashes per event), while a root or a
+//! proof still reads O(log n) stored nodes, plus a few dozen records.
+//!
+//! `t` always equals what the `m` entries cover: the writer sets it to the head position in
+//! the same batch as the records and their nodes, and the build of the tree of a log written
+//! before it had one (`tree.rs`) moves it chunk by chunk with the nodes. An `m` value whose
+//! length is not 32 times its leaf's stored levels, or an `m` entry at a leaf that stores
+//! none, is corrupt: reading such a value fails, verify names its position, and opening
+//! checks the first `m` entry, so an entry of the earlier layout (which stored levels
+//! `1..=trailing_ones(i)` at every odd leaf, leaf 1 first) is never taken for a node.
 //!
 //! Stream ids and request ids are printable ASCII, so the `0x00` separator is unambiguous and
 //! a stream's keys sort by revision. The layout is private to this crate, like sled itself:
@@ -40,8 +49,12 @@ pub const HEAD_KEY: &[u8] = b"h";
 pub const MERKLE_NODES_TAG: u8 = b'm';
 pub const TREE_SIZE_KEY: &[u8] = b"t";
 
-/// Key of the Merkle nodes completed by leaf `leaf_index` (the record at position
-/// `leaf_index + 1`); only odd leaves complete any.
+/// The lowest level of the Merkle tree whose nodes are stored (in `m` entries); the nodes of
+/// the levels below (up to 8 leaves) are computed from the records when they are read.
+pub(crate) const MIN_STORED_LEVEL: u32 = 4;
+
+/// Key of the stored Merkle nodes completed by leaf `leaf_index` (the record at position
+/// `leaf_index + 1`); only leaves with `trailing_ones(leaf_index) >= MIN_STORED_LEVEL` have one.
 pub fn merkle_nodes_key(leaf_index: u64) -> [u8; 9] {
     let mut key = [0u8; 9];
     key[0] = MERKLE_NODES_TAG;
@@ -57,16 +70,25 @@ pub fn leaf_index_of_merkle_nodes_key(key: &[u8]) -> Option<u64> {
     }
 }
 
-/// How many nodes leaf `leaf_index` completes, so how many hashes its `m` value holds.
-pub fn merkle_nodes_completed_by(leaf_index: u64) -> u32 {
-    leaf_index.trailing_ones()
+/// How many stored nodes leaf `leaf_index` completes, so how many hashes its `m` value holds
+/// (levels `MIN_STORED_LEVEL..=trailing_ones(leaf_index)`; 0 for 15 leaves in 16).
+pub fn merkle_nodes_stored_by(leaf_index: u64) -> u32 {
+    leaf_index.trailing_ones().saturating_sub(MIN_STORED_LEVEL - 1)
 }
 
-/// Where node (`level >= 1`, `index`) is stored: (leaf index of its `m` key, byte offset of
-/// its hash in the value).
+/// The part of the nodes a leaf completes (levels `1..=trailing_ones`, lowest first, as
+/// `Frontier::push` gives them) that is stored: its `m` value, empty when it has none.
+pub fn stored_merkle_nodes(completed: &[u8]) -> &[u8] {
+    completed
+        .get((MIN_STORED_LEVEL as usize - 1) * 32..)
+        .unwrap_or_default()
+}
+
+/// Where node (`level >= MIN_STORED_LEVEL`, `index`) is stored: (leaf index of its `m` key,
+/// byte offset of its hash in the value).
 pub fn merkle_node_location(level: u32, index: u64) -> (u64, usize) {
-    debug_assert!(level >= 1);
-    (((index + 1) << level) - 1, (level as usize - 1) * 32)
+    debug_assert!(level >= MIN_STORED_LEVEL);
+    (((index + 1) << level) - 1, (level - MIN_STORED_LEVEL) as usize * 32)
 }
 
 /// Value of the tree size entry.

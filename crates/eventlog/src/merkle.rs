@@ -16,8 +16,8 @@
 //! Proof *generation* ([`root_with`], [`inclusion_proof_with`], [`consistency_proof_with`]) is
 //! written against a reader of *perfect* subtrees only: `node(level, index)` is the hash of the
 //! perfect subtree of `2^level` leaves `index * 2^level .. (index + 1) * 2^level`. Every root and
-//! every proof of any size is then made of O(log n) such reads (the log keeps exactly those
-//! nodes, see `layout.rs`).
+//! every proof of any size is then made of O(log n) such reads (the log stores those of 16
+//! leaves and more and computes the smaller ones from their records, see `layout.rs`).
 
 use sha2::{Digest, Sha256};
 
@@ -862,6 +862,84 @@ mod tests {
                 assert!(reads <= bound, "consistency {m} -> {n}: {reads} reads");
             }
         }
+    }
+
+    /// What a root or a proof costs the log, which stores the nodes of the levels
+    /// `>= MIN_STORED_LEVEL` (4) and computes those below from their `2^level` records (one
+    /// read each): (stored node reads, reads of records, records read).
+    fn reads_from_the_log(
+        generate: impl FnOnce(&mut dyn FnMut(u32, u64) -> Result<MerkleHash, ()>),
+    ) -> (usize, usize, u64) {
+        let (mut stored, mut record_reads, mut records) = (0, 0, 0);
+        generate(&mut |level, _| {
+            if level >= crate::layout::MIN_STORED_LEVEL {
+                stored += 1;
+            } else {
+                record_reads += 1;
+                records += 1 << level;
+            }
+            Ok(EMPTY_ROOT)
+        });
+        (stored, record_reads, records)
+    }
+
+    /// With the levels below 4 computed from the records, a root still reads at most 15
+    /// records (in at most 4 reads), an inclusion proof at most 30 (8 reads) and a
+    /// consistency proof at most 31 (9 reads), whatever the size: every size up to 300 with
+    /// every leaf and first size, and large sizes at many points.
+    #[test]
+    fn below_the_stored_levels_proofs_read_a_few_dozen_records() {
+        let mut worst = [(0usize, 0usize, 0u64); 3];
+        let mut note = |which: usize, n: u64, (stored, record_reads, records): (usize, usize, u64)| {
+            let bound = 2 * (64 - n.leading_zeros()) as usize + 1;
+            assert!(
+                stored + record_reads <= bound,
+                "{which} of {n}: {stored} + {record_reads} reads"
+            );
+            let worst = &mut worst[which];
+            *worst = (worst.0.max(stored), worst.1.max(record_reads), worst.2.max(records));
+        };
+        let large = [1000u64, 1023, 1024, 1025, 9_999_999, 10_000_000, (1 << 40) - 1, 1 << 40];
+        for n in (1u64..=300).chain(large) {
+            let probes: Vec<u64> = if n <= 300 {
+                (0..n).collect()
+            } else {
+                (0..2000u64)
+                    .map(|k| k.wrapping_mul(0x9e37_79b9_7f4a_7c15) % n)
+                    .chain([0, n - 1])
+                    .collect()
+            };
+            note(
+                0,
+                n,
+                reads_from_the_log(|node| {
+                    root_with(n, node).expect("counting");
+                }),
+            );
+            for m in probes {
+                note(
+                    1,
+                    n,
+                    reads_from_the_log(|node| {
+                        inclusion_proof_with(m, n, node).expect("counting");
+                    }),
+                );
+                note(
+                    2,
+                    n,
+                    reads_from_the_log(|node| {
+                        consistency_proof_with(m, n, node).expect("counting");
+                    }),
+                );
+            }
+        }
+        let [root, inclusion, consistency] = worst;
+        assert!(root.1 <= 4 && root.2 <= 15, "root: {root:?}");
+        assert!(inclusion.1 <= 8 && inclusion.2 <= 30, "inclusion: {inclusion:?}");
+        assert!(
+            consistency.1 <= 9 && consistency.2 <= 31,
+            "consistency: {consistency:?}"
+        );
     }
 
     /// Generation from perfect subtrees agrees with the RFC 6962 definitions, every proof

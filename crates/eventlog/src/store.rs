@@ -222,6 +222,38 @@ impl DurableFlusher {
     }
 }
 
+/// Checks that the `m` value of leaf `leaf_index` has the length the leaf's stored levels call
+/// for (none: a leaf that stores no node has no `m` entry).
+pub(crate) fn check_merkle_nodes_value(leaf_index: u64, value: &[u8]) -> Result<(), EventLogError> {
+    let position = leaf_index + 1;
+    let levels = layout::merkle_nodes_stored_by(leaf_index);
+    if levels == 0 {
+        return Err(EventLogError::Corrupt {
+            position,
+            reason: stray_merkle_nodes(position),
+        });
+    }
+    if value.len() != 32 * levels as usize {
+        return Err(EventLogError::Corrupt {
+            position,
+            reason: format!(
+                "Merkle tree nodes of position {position} have {} bytes, {} expected",
+                value.len(),
+                32 * levels
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// What is wrong with an `m` entry at `position`, whose leaf completes no stored level.
+pub(crate) fn stray_merkle_nodes(position: Position) -> String {
+    format!(
+        "Merkle tree nodes are stored for position {position}, which completes no stored node (levels >= {})",
+        layout::MIN_STORED_LEVEL
+    )
+}
+
 /// Typed reads of the layout in one sled tree.
 #[derive(Debug, Clone)]
 pub(crate) struct LogTree {
@@ -377,19 +409,12 @@ impl LogTree {
 
     /// The hash of the perfect Merkle subtree (`level`, `index`): leaves
     /// `index * 2^level ..= (index + 1) * 2^level - 1`, whose last leaf must be stored. One
-    /// read: the record for a leaf (level 0, hashed), else the `m` entry of its last leaf.
+    /// read: the `m` entry of its last leaf for a stored level (`>= MIN_STORED_LEVEL`), else
+    /// the `2^level <= 8` records it covers (one point read for a leaf, one range read above),
+    /// hashed up.
     pub(crate) fn merkle_node(&self, level: u32, index: u64) -> Result<MerkleHash, EventLogError> {
-        if level == 0 {
-            let position = index + 1;
-            let entry = self.record_entry(position)?.ok_or_else(|| EventLogError::Corrupt {
-                position,
-                reason: "record missing".to_owned(),
-            })?;
-            let (_, record_bytes) = layout::split_record_value(&entry).ok_or_else(|| EventLogError::Corrupt {
-                position,
-                reason: "stored entry shorter than a hash".to_owned(),
-            })?;
-            return Ok(merkle::leaf_hash(record_bytes));
+        if level < layout::MIN_STORED_LEVEL {
+            return self.merkle_node_from_records(level, index);
         }
         let (leaf_index, offset) = layout::merkle_node_location(level, index);
         let position = leaf_index + 1;
@@ -401,15 +426,56 @@ impl LogTree {
                 position,
                 reason: format!("Merkle tree node (level {level}, index {index}) missing"),
             })?;
-        if value.len() != 32 * layout::merkle_nodes_completed_by(leaf_index) as usize {
-            return Err(EventLogError::Corrupt {
-                position,
-                reason: format!("Merkle tree nodes of position {position} have {} bytes", value.len()),
-            });
-        }
+        check_merkle_nodes_value(leaf_index, &value)?;
         let mut hash = [0u8; 32];
         hash.copy_from_slice(&value[offset..offset + 32]);
         Ok(hash)
+    }
+
+    /// The hash of the perfect subtree (`level < MIN_STORED_LEVEL`, `index`), from the records
+    /// of its `2^level` leaves: `2^level` leaf hashes and `2^level - 1` node hashes.
+    fn merkle_node_from_records(&self, level: u32, index: u64) -> Result<MerkleHash, EventLogError> {
+        const MOST_LEAVES: usize = 1 << (layout::MIN_STORED_LEVEL - 1);
+        let leaf_hash_of = |position: Position, entry: &[u8]| {
+            layout::split_record_value(entry)
+                .map(|(_, record_bytes)| merkle::leaf_hash(record_bytes))
+                .ok_or_else(|| EventLogError::Corrupt {
+                    position,
+                    reason: "stored entry shorter than a hash".to_owned(),
+                })
+        };
+        let missing = |position: Position| EventLogError::Corrupt {
+            position,
+            reason: "record missing".to_owned(),
+        };
+        let width = 1u64 << level;
+        let first = index * width + 1;
+        if level == 0 {
+            let entry = self.record_entry(first)?.ok_or_else(|| missing(first))?;
+            return leaf_hash_of(first, &entry);
+        }
+        let mut hashes = [[0u8; 32]; MOST_LEAVES];
+        let mut count = 0usize;
+        for entry in self.record_entries(first, first + width - 1) {
+            let (position, value) = entry?;
+            let expected = first + count as u64;
+            if position != expected {
+                return Err(missing(expected));
+            }
+            hashes[count] = leaf_hash_of(position, &value)?;
+            count += 1;
+        }
+        if count as u64 != width {
+            return Err(missing(first + count as u64));
+        }
+        // Pairwise, level by level, in place: the perfect subtree's root ends in slot 0.
+        while count > 1 {
+            count /= 2;
+            for slot in 0..count {
+                hashes[slot] = merkle::node_hash(&hashes[2 * slot], &hashes[2 * slot + 1]);
+            }
+        }
+        Ok(hashes[0])
     }
 
     /// The tree size entry: how many leaves the stored Merkle nodes cover (`None` for a log

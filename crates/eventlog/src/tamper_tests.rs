@@ -7,9 +7,11 @@
 use crate::layout;
 use crate::{AppendRequest, EventLog, EventLogConfig, ExpectedRevision, NewEvent, RequestId, StreamId};
 
-const EVENTS: u64 = 20;
+/// Events of the logs tampered with: long enough for stored Merkle nodes of two levels
+/// (`m` entries at leaves 15, 31 and 47: levels 4; 4 and 5; 4), the last event completing one.
+const EVENTS: u64 = 48;
 
-/// Writes 20 events over 3 streams, closes the log, lets `tamper` change the sled tree
+/// Writes 48 events over 3 streams, closes the log, lets `tamper` change the sled tree
 /// directly, reopens the log and checks what verify reports.
 fn check(
     tamper: impl FnOnce(&sled::Tree) -> anyhow::Result<()>,
@@ -17,9 +19,26 @@ fn check(
     expected_message_part: &str,
     appends_refused_after_reopen: bool,
 ) -> anyhow::Result<()> {
+    check_log_of(
+        EVENTS,
+        tamper,
+        expected_first_bad_position,
+        expected_message_part,
+        appends_refused_after_reopen,
+    )
+}
+
+/// [`check`] for a log of `events` events.
+fn check_log_of(
+    events: u64,
+    tamper: impl FnOnce(&sled::Tree) -> anyhow::Result<()>,
+    expected_first_bad_position: u64,
+    expected_message_part: &str,
+    appends_refused_after_reopen: bool,
+) -> anyhow::Result<()> {
     let directory = tempfile::tempdir()?;
     let log = EventLog::open(EventLogConfig::new(directory.path()))?;
-    for n in 0..EVENTS {
+    for n in 0..events {
         log.append_blocking(AppendRequest {
             stream_id: StreamId::try_from(format!("stream-{}", n % 3))?,
             expected_revision: ExpectedRevision::Any,
@@ -104,33 +123,35 @@ fn merkle_nodes(tree: &sled::Tree, leaf_index: u64) -> anyhow::Result<Vec<u8>> {
 
 #[test]
 fn a_changed_merkle_node_is_found_at_the_position_that_completed_it() -> anyhow::Result<()> {
-    // Leaf 7 (position 8) completes levels 1, 2 and 3; flip a byte of its level-2 node.
+    // Leaf 31 (position 32) completes levels 1 to 5 and stores 4 and 5; flip a byte of its
+    // level-5 node, the second one stored.
     check(
         |tree| {
-            let mut nodes = merkle_nodes(tree, 7)?;
-            assert_eq!(nodes.len(), 3 * 32);
+            let mut nodes = merkle_nodes(tree, 31)?;
+            assert_eq!(nodes.len(), 2 * 32);
             nodes[32 + 5] ^= 0x40;
-            tree.insert(layout::merkle_nodes_key(7), nodes)?;
+            tree.insert(layout::merkle_nodes_key(31), nodes)?;
             Ok(())
         },
-        8,
-        "Merkle tree node mismatch at position 8: the stored node of level 2 (positions 5..=8)",
+        32,
+        "Merkle tree node mismatch at position 32: the stored node of level 5 (positions 1..=32)",
         false,
     )
 }
 
 #[test]
 fn a_changed_merkle_node_of_the_last_event_is_found() -> anyhow::Result<()> {
-    // Leaf 19 (position 20, the last) completes levels 1 and 2.
+    // Leaf 47 (position 48, the last) completes levels 1 to 4 and stores 4.
     check(
         |tree| {
             let mut nodes = merkle_nodes(tree, EVENTS - 1)?;
+            assert_eq!(nodes.len(), 32);
             nodes[0] ^= 0x01;
             tree.insert(layout::merkle_nodes_key(EVENTS - 1), nodes)?;
             Ok(())
         },
         EVENTS,
-        "Merkle tree node mismatch at position 20: the stored node of level 1",
+        "Merkle tree node mismatch at position 48: the stored node of level 4 (positions 33..=48)",
         false,
     )
 }
@@ -139,12 +160,23 @@ fn a_changed_merkle_node_of_the_last_event_is_found() -> anyhow::Result<()> {
 fn a_removed_merkle_node_entry_is_reported_as_missing() -> anyhow::Result<()> {
     check(
         |tree| {
-            tree.remove(layout::merkle_nodes_key(11))?;
+            tree.remove(layout::merkle_nodes_key(15))?;
             Ok(())
         },
-        12,
-        "Merkle tree nodes of position 12 (levels 1..=2) are missing",
+        16,
+        "Merkle tree nodes of position 16 (level 4) are missing",
+        // The tree of 48 events is nodes 1..=32 and 33..=48: opening does not read it.
         false,
+    )?;
+    check(
+        |tree| {
+            tree.remove(layout::merkle_nodes_key(31))?;
+            Ok(())
+        },
+        32,
+        "Merkle tree nodes of position 32 (levels 4..=5) are missing",
+        // Opening reads node 1..=32.
+        true,
     )
 }
 
@@ -152,28 +184,74 @@ fn a_removed_merkle_node_entry_is_reported_as_missing() -> anyhow::Result<()> {
 fn a_truncated_merkle_node_entry_is_found() -> anyhow::Result<()> {
     check(
         |tree| {
-            let nodes = merkle_nodes(tree, 15)?;
-            tree.insert(layout::merkle_nodes_key(15), &nodes[..nodes.len() - 32])?;
+            let nodes = merkle_nodes(tree, 31)?;
+            tree.insert(layout::merkle_nodes_key(31), &nodes[..nodes.len() - 32])?;
             Ok(())
         },
-        16,
-        "Merkle tree nodes of position 16 have 96 bytes, 128 expected",
-        // Opening reads that node (the tree of 20 events is nodes 1..=16 and 17..=20).
+        32,
+        "Merkle tree nodes of position 32 have 32 bytes, 64 expected",
+        // Opening reads that node (the tree of 48 events is nodes 1..=32 and 33..=48).
         true,
     )
 }
 
 #[test]
-fn a_merkle_node_entry_for_an_even_leaf_is_found() -> anyhow::Result<()> {
+fn a_merkle_node_entry_for_a_leaf_that_stores_none_is_found() -> anyhow::Result<()> {
+    // Leaf 5 completes level 1 only, which is not stored. As the first `m` entry of the log
+    // it is also found on open.
     check(
         |tree| {
-            tree.insert(layout::merkle_nodes_key(4), &[7u8; 32][..])?;
+            tree.insert(layout::merkle_nodes_key(5), &[7u8; 32][..])?;
             Ok(())
         },
-        5,
-        "which completes none",
+        6,
+        "Merkle tree nodes are stored for position 6, which completes no stored node (levels >= 4)",
+        true,
+    )?;
+    // Leaf 20 completes none, after the entry of leaf 15: found by verify only.
+    check(
+        |tree| {
+            tree.insert(layout::merkle_nodes_key(20), &[7u8; 32][..])?;
+            Ok(())
+        },
+        21,
+        "which completes no stored node",
         false,
     )
+}
+
+/// Rewrites the `m` entries as the earlier layout had them: at every odd leaf, the nodes of
+/// levels `1..=trailing_ones(i)`.
+fn rewrite_in_the_earlier_layout(tree: &sled::Tree) -> anyhow::Result<()> {
+    let mut frontier = crate::tree::Frontier::empty();
+    let mut completed = Vec::new();
+    for item in tree.scan_prefix([layout::RECORD_TAG]) {
+        let (_, value) = item?;
+        let leaf_index = frontier.push(
+            &crate::merkle::leaf_hash(layout::record_bytes_of_value(&value)),
+            &mut completed,
+        );
+        tree.remove(layout::merkle_nodes_key(leaf_index))?;
+        if !completed.is_empty() {
+            tree.insert(layout::merkle_nodes_key(leaf_index), &completed[..])?;
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn a_tree_of_the_earlier_layout_is_refused_on_open() -> anyhow::Result<()> {
+    // Its first entry, at leaf 1, is found on open, however short the log.
+    for events in [EVENTS, 10, 2] {
+        check_log_of(
+            events,
+            rewrite_in_the_earlier_layout,
+            2,
+            "Merkle tree nodes are stored for position 2, which completes no stored node",
+            true,
+        )?;
+    }
+    Ok(())
 }
 
 #[test]
@@ -184,7 +262,7 @@ fn a_tree_size_entry_past_the_log_is_found_and_stops_appends() -> anyhow::Result
             Ok(())
         },
         EVENTS + 1,
-        "the Merkle tree size entry says the tree covers 23 positions, the log ends at 20",
+        "the Merkle tree size entry says the tree covers 51 positions, the log ends at 48",
         true,
     )
 }

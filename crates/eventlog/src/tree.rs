@@ -1,9 +1,10 @@
 //! The stored Merkle tree: the writer's in-memory right frontier, and building the tree of a log written before it had one.
 //!
-//! The layout is in `layout.rs` (`m` and `t` entries): every perfect subtree of level `>= 1`
-//! is stored once, in the `m` value of its last leaf, written in the same sled batch as that
-//! leaf's record; the tree size entry `t` moves with every batch. So the tree never disagrees
-//! with the log: after a crash, sled recovers whole batches, records and nodes together.
+//! The layout is in `layout.rs` (`m` and `t` entries): every perfect subtree of level
+//! `>= MIN_STORED_LEVEL` (4) is stored once, in the `m` value of its last leaf, written in the
+//! same sled batch as that leaf's record; the levels below are computed from the records when
+//! read. The tree size entry `t` moves with every batch. So the tree never disagrees with the
+//! log: after a crash, sled recovers whole batches, records and nodes together.
 
 use std::time::Instant;
 
@@ -49,9 +50,10 @@ impl Frontier {
     }
 
     /// Adds the next leaf; `completed` is cleared and receives the hashes of the nodes the
-    /// leaf completes (levels `1..=trailing_ones(leaf index)`, lowest first): the value of
-    /// its `m` entry, empty for an even leaf. Returns the leaf's index. At most 63 node
-    /// hashes, one on average; no allocation once `completed` has grown.
+    /// leaf completes (levels `1..=trailing_ones(leaf index)`, lowest first, empty for an even
+    /// leaf): every level is computed, the frontier needs them all; the stored ones, its `m`
+    /// value, are [`layout::stored_merkle_nodes`] of it. Returns the leaf's index. At most 63
+    /// node hashes, one on average; no allocation once `completed` has grown.
     pub(crate) fn push(&mut self, leaf: &MerkleHash, completed: &mut Vec<u8>) -> u64 {
         let leaf_index = self.size;
         completed.clear();
@@ -67,12 +69,13 @@ impl Frontier {
         leaf_index
     }
 
-    /// Adds the next leaf (the record bytes `record_bytes`) and its `m` entry, if it has one,
-    /// to `batch`.
+    /// Adds the next leaf (the record bytes `record_bytes`) and its `m` entry, if it has one
+    /// (levels `>= MIN_STORED_LEVEL` only: one leaf in 16), to `batch`.
     pub(crate) fn push_record(&mut self, record_bytes: &[u8], scratch: &mut Vec<u8>, batch: &mut sled::Batch) {
         let leaf_index = self.push(&leaf_hash(record_bytes), scratch);
-        if !scratch.is_empty() {
-            batch.insert(&layout::merkle_nodes_key(leaf_index)[..], &scratch[..]);
+        let stored = layout::stored_merkle_nodes(scratch);
+        if !stored.is_empty() {
+            batch.insert(&layout::merkle_nodes_key(leaf_index)[..], stored);
         }
     }
 
@@ -91,7 +94,8 @@ impl Frontier {
         root.unwrap_or(crate::merkle::EMPTY_ROOT)
     }
 
-    /// The frontier of the stored tree of `size` leaves: `popcount(size)` node reads.
+    /// The frontier of the stored tree of `size` leaves: `popcount(size)` node reads (those
+    /// of the levels below `MIN_STORED_LEVEL` from the last `size % 16` records).
     pub(crate) fn load(log: &LogTree, size: u64) -> Result<Frontier, EventLogError> {
         let mut frontier = Frontier::empty();
         let mut start = 0u64;
@@ -114,12 +118,16 @@ pub(crate) const BUILD_CHUNK_LEAVES: u64 = 16_384;
 /// chunks of `chunk_leaves` leaves ([`BUILD_CHUNK_LEAVES`] when opening) that each move the
 /// tree size entry with their nodes, so a crash mid-way resumes where the last chunk ended.
 /// Returns the frontier at `head`. Needs the tree size entry `<= head`.
+///
+/// First checks the first stored `m` entry (see [`check_first_node_entry`]), so that a
+/// tree of another layout is refused (`Corrupt`) rather than extended.
 pub(crate) fn build_missing(
     db: &sled::Db,
     log: &LogTree,
     head: Position,
     chunk_leaves: u64,
 ) -> Result<Frontier, EventLogError> {
+    check_first_node_entry(log)?;
     let stored = log.tree_size()?.unwrap_or(0);
     let mut frontier = Frontier::load(log, stored.min(head))?;
     if stored >= head {
@@ -163,4 +171,18 @@ pub(crate) fn build_missing(
         .map_err(|error| EventLogError::storage("flushing the built Merkle tree", error))?;
     tracing::info!(tree_size = head, elapsed = ?started.elapsed(), "Merkle tree of the event log built");
     Ok(frontier)
+}
+
+/// Checks the first stored `m` entry, one read: it must be at a leaf that stores nodes
+/// (`trailing_ones >= MIN_STORED_LEVEL`) and have their length. The earlier layout (every
+/// level from 1, at every odd leaf) always has one at leaf 1, so a log written with it is
+/// found on open even when it is too short for any stored level to be read.
+pub(crate) fn check_first_node_entry(log: &LogTree) -> Result<(), EventLogError> {
+    match log.merkle_node_entries(0, u64::MAX).next() {
+        None => Ok(()),
+        Some(entry) => {
+            let (leaf_index, value) = entry?;
+            crate::store::check_merkle_nodes_value(leaf_index, &value)
+        }
+    }
 }

@@ -64,7 +64,11 @@ fn check(damage: impl FnOnce(&sled::Db, &sled::Tree) -> anyhow::Result<()>) -> a
     let written_by_the_writer = {
         let (db, tree) = layout::open_raw_tree(directory.path())?;
         let entries = node_entries(&tree)?;
-        assert_eq!(entries.len() as u64, EVENTS / 2, "one entry per odd leaf");
+        assert_eq!(entries.len() as u64, EVENTS / 16, "one entry per 16 leaves");
+        for (leaf_index, value) in &entries {
+            assert_eq!(leaf_index % 16, 15, "entry of leaf {leaf_index}");
+            assert_eq!(value.len(), 32 * layout::merkle_nodes_stored_by(*leaf_index) as usize);
+        }
         damage(&db, &tree)?;
         db.flush()?;
         entries
@@ -110,15 +114,15 @@ fn a_log_written_without_a_tree_gets_it_on_open() -> anyhow::Result<()> {
 fn a_build_cut_short_resumes_at_the_tree_size() -> anyhow::Result<()> {
     // Each chunk of a build moves the nodes and the tree size together, so a crash leaves
     // the tree covering some prefix (nodes past it may be stale from an earlier run).
-    for covered in [0, 1, 2, 7, 8, 31, 32, 33, 52] {
+    for covered in [0, 1, 2, 7, 8, 15, 16, 17, 31, 32, 33, 47, 48, 49, 52] {
         check(|_, tree| {
             remove_nodes_from(tree, covered)?;
             tree.insert(layout::TREE_SIZE_KEY, &layout::tree_size_value(covered)[..])?;
             Ok(())
         })?;
         check(|_, tree| {
-            for leaf_index in (covered..EVENTS).filter(|leaf| leaf % 2 == 1) {
-                let levels = layout::merkle_nodes_completed_by(leaf_index) as usize;
+            for leaf_index in (covered..EVENTS).filter(|&leaf| layout::merkle_nodes_stored_by(leaf) > 0) {
+                let levels = layout::merkle_nodes_stored_by(leaf_index) as usize;
                 tree.insert(layout::merkle_nodes_key(leaf_index), vec![0xee; 32 * levels])?;
             }
             tree.insert(layout::TREE_SIZE_KEY, &layout::tree_size_value(covered)[..])?;
@@ -164,5 +168,38 @@ fn the_frontier_loaded_from_storage_is_the_writers() -> anyhow::Result<()> {
         assert_eq!(loaded.root(), pushed.root(), "size {size}");
         assert_eq!(loaded.root(), merkle::root_from_leaf_hashes(&leaves[..size as usize]));
     }
+    Ok(())
+}
+
+/// Every perfect subtree of the log read from storage, stored level or computed from the
+/// records, is the reference node; a record missing under a computed node is `Corrupt` at
+/// its position.
+#[test]
+fn every_node_read_is_the_reference_node() -> anyhow::Result<()> {
+    let directory = tempfile::tempdir()?;
+    let leaves = write_log(directory.path())?;
+    let (_db, tree) = layout::open_raw_tree(directory.path())?;
+    let log = LogTree { tree: tree.clone() };
+    for level in 0..=5u32 {
+        for index in 0..EVENTS >> level {
+            assert_eq!(
+                log.merkle_node(level, index)?,
+                merkle::perfect_subtree_from_leaf_hashes(&leaves, level, index),
+                "node ({level}, {index})"
+            );
+        }
+    }
+    tree.remove(layout::record_key(22))?;
+    for (level, index) in [(0, 21), (1, 10), (2, 5), (3, 2)] {
+        match log.merkle_node(level, index) {
+            Err(crate::EventLogError::Corrupt { position: 22, .. }) => {}
+            other => panic!("node ({level}, {index}) over a missing record: {other:?}"),
+        }
+    }
+    // The stored levels are read from their `m` entries, not from the records.
+    assert_eq!(
+        log.merkle_node(4, 1)?,
+        merkle::perfect_subtree_from_leaf_hashes(&leaves, 4, 1)
+    );
     Ok(())
 }

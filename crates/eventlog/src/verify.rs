@@ -4,7 +4,7 @@ use crate::error::EventLogError;
 use crate::layout;
 use crate::merkle::leaf_hash;
 use crate::record::{EventRecord, chain_hash};
-use crate::store::LogTree;
+use crate::store::{LogTree, stray_merkle_nodes};
 use crate::tree::Frontier;
 use crate::types::{ChainHash, LogHead, Position, ZERO_HASH};
 
@@ -30,8 +30,9 @@ pub struct VerifyReport {
 /// The hash of `from - 1` is taken from the log as the anchor, and so is the Merkle
 /// frontier of the tree of size `from - 1` (its stored nodes); verifying from position 1
 /// anchors at the 32 zero bytes and the empty tree and so checks everything. Each event's
-/// leaf is hashed from its record and the nodes it completes are compared with its stored
-/// `m` entry.
+/// leaf is hashed from its record, every node it completes is recomputed, and those of the
+/// stored levels (`>= MIN_STORED_LEVEL`) are compared with its `m` entry (the levels below
+/// are not stored: they are the records' own hashes, which the chain checks).
 pub(crate) fn verify_range(
     log: &LogTree,
     head: LogHead,
@@ -131,9 +132,10 @@ struct StoredNodes<I: Iterator<Item = Result<(u64, sled::IVec), EventLogError>>>
 }
 
 impl<I: Iterator<Item = Result<(u64, sled::IVec), EventLogError>>> StoredNodes<I> {
-    /// Compares the `m` entry of leaf `leaf_index` with the nodes recomputed from the records
-    /// (`completed`; empty for an even leaf, which must have no entry). A problem is given
-    /// with the position it is at.
+    /// Compares the `m` entry of leaf `leaf_index` with the stored levels of the nodes
+    /// recomputed from the records (`completed`, levels `1..=trailing_ones`; a leaf that
+    /// completes no level `>= MIN_STORED_LEVEL` must have no entry). A problem is given with
+    /// the position it is at.
     fn check(&mut self, leaf_index: u64, completed: &[u8]) -> Result<Result<(), (Position, String)>, EventLogError> {
         let position = leaf_index + 1;
         let stored = match self
@@ -144,29 +146,29 @@ impl<I: Iterator<Item = Result<(u64, sled::IVec), EventLogError>>> StoredNodes<I
             Some(Err(error)) => return Err(error),
             Some(Ok((index, _))) if index < leaf_index => {
                 let stray = index + 1;
-                return Ok(Err((
-                    stray,
-                    format!("Merkle tree nodes are stored for position {stray}, which completes none"),
-                )));
+                return Ok(Err((stray, stray_merkle_nodes(stray))));
             }
             Some(Ok((_, value))) => Some(value),
         };
-        let levels = completed.len() / 32;
+        let expected = layout::stored_merkle_nodes(completed);
+        let lowest = layout::MIN_STORED_LEVEL as usize;
+        let levels = expected.len() / 32;
         let problem = match stored {
-            None if completed.is_empty() => return Ok(Ok(())),
-            Some(value) if value.as_ref() == completed => return Ok(Ok(())),
-            None => format!("Merkle tree nodes of position {position} (levels 1..={levels}) are missing"),
-            Some(value) if completed.is_empty() => format!(
-                "Merkle tree nodes ({} bytes) are stored for position {position}, which completes none",
-                value.len()
+            None if levels == 0 => return Ok(Ok(())),
+            Some(value) if value.as_ref() == expected => return Ok(Ok(())),
+            None if levels == 1 => format!("Merkle tree nodes of position {position} (level {lowest}) are missing"),
+            None => format!(
+                "Merkle tree nodes of position {position} (levels {lowest}..={}) are missing",
+                lowest + levels - 1
             ),
+            Some(_) if levels == 0 => stray_merkle_nodes(position),
             Some(value) => match value
                 .chunks(32)
-                .zip(completed.chunks(32))
+                .zip(expected.chunks(32))
                 .position(|(stored, recomputed)| stored != recomputed)
             {
                 Some(slot) => {
-                    let level = slot + 1;
+                    let level = slot + lowest;
                     let first = position + 1 - (1u64 << level);
                     format!(
                         "Merkle tree node mismatch at position {position}: the stored node of level {level} \
@@ -176,7 +178,7 @@ impl<I: Iterator<Item = Result<(u64, sled::IVec), EventLogError>>> StoredNodes<I
                 None => format!(
                     "Merkle tree nodes of position {position} have {} bytes, {} expected",
                     value.len(),
-                    completed.len()
+                    expected.len()
                 ),
             },
         };

@@ -19,14 +19,27 @@ enum Operation {
         m: u16,
         leaf: u16,
     },
+    /// The same for sizes around the boundaries of the stored levels (16 leaves and more),
+    /// `n` and `m` of [`AROUND_STORED_LEVELS`] (capped at the head).
+    ProveAround {
+        n: usize,
+        m: usize,
+        leaf: u16,
+    },
     Reopen,
 }
 
+/// Sizes on and around the boundaries of the stored levels: nodes of 16 leaves and more are
+/// stored, the smaller ones computed from the records.
+const AROUND_STORED_LEVELS: [u64; 13] = [0, 1, 15, 16, 17, 31, 32, 33, 47, 48, 49, 63, 64];
+
 fn operation() -> impl Strategy<Value = Operation> {
     prop_oneof![
-        6 => (0..3usize, prop_oneof![4 => 1..4usize, 1 => 30..64usize])
+        6 => (0..3usize, prop_oneof![4 => 1..4usize, 1 => 14..18usize, 1 => 30..64usize])
             .prop_map(|(stream, events)| Operation::Append { stream, events }),
         3 => (0..=1000u16, 0..=1000u16, 0..=1000u16).prop_map(|(n, m, leaf)| Operation::Prove { n, m, leaf }),
+        2 => (0..AROUND_STORED_LEVELS.len(), 0..AROUND_STORED_LEVELS.len(), 0..=1000u16)
+            .prop_map(|(n, m, leaf)| Operation::ProveAround { n, m, leaf }),
         1 => Just(Operation::Reopen),
     ]
 }
@@ -120,6 +133,13 @@ fn check(operations: Vec<Operation>) -> anyhow::Result<()> {
                 let head = leaves.len() as u64;
                 let n = head * u64::from(n) / 1000;
                 let m = n * u64::from(m) / 1000;
+                let leaf = n * u64::from(leaf) / 1000;
+                check_sizes(&log, &leaves, n, m, leaf)?;
+            }
+            Operation::ProveAround { n, m, leaf } => {
+                let head = leaves.len() as u64;
+                let n = AROUND_STORED_LEVELS[n].min(head);
+                let m = AROUND_STORED_LEVELS[m].min(n);
                 let leaf = n * u64::from(leaf) / 1000;
                 check_sizes(&log, &leaves, n, m, leaf)?;
             }
