@@ -616,3 +616,30 @@ fn a_failed_bind_leaves_no_data_directory_behind() -> anyhow::Result<()> {
     assert!(!data_dir.exists(), "the data directory was created: {stderr}");
     Ok(())
 }
+
+/// `gridledger … | head -1`: a reader that closes the pipe early ends the CLI quietly
+/// (exit 0 if everything was written before, 141 as for SIGPIPE otherwise), never with a
+/// panic.
+#[test]
+fn a_closed_stdout_ends_the_cli_quietly() -> anyhow::Result<()> {
+    let served = Served::start()?;
+    let issue_id = served.walk_one_issue()?;
+    let url = served.url();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gridledger"))
+        .args(["--server", url.as_str(), "audit", "history", &issue_id])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    // Close the reading end before the CLI has its answer to print.
+    drop(child.stdout.take());
+    let output = child.wait_with_output()?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        matches!(output.status.code(), Some(0 | 141)),
+        "{:?}: {stderr}",
+        output.status
+    );
+    served.stop()?;
+    Ok(())
+}

@@ -102,7 +102,8 @@ def key_id(name, public_key):
 
 def parse_vkey(text):
     """`name+keyid+base64(0x01 || 32-byte public key)` -> (name, key id, public key)."""
-    parts = text.strip().split("+")
+    # The name has no "+", nor the key id; base64 may: split at the first two only.
+    parts = text.strip().split("+", 2)
     if len(parts) != 3:
         raise Failure("the verifier key is not name+keyid+base64")
     name, id_hex, material = parts

@@ -138,7 +138,27 @@ fn run(runtime: &tokio::runtime::Runtime, cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// Output piped into a reader that stopped early (`gridledger … | head -1`) ends the
+/// program quietly, as a closed pipe ends `cat`: Rust ignores SIGPIPE, so `println!` panics
+/// instead; this hook turns that one panic into exit status 141 (128 + SIGPIPE).
+fn exit_quietly_on_a_closed_stdout() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default_hook(info);
+    }));
+}
+
 fn main() -> std::process::ExitCode {
+    exit_quietly_on_a_closed_stdout();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
