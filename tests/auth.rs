@@ -594,6 +594,7 @@ async fn call(world: &World, case: &Case, issue: Option<&str>) -> Result<Outcome
                     title: "Overflowing bins".to_owned(),
                     description: "reported by the access-control test".to_owned(),
                     reporter_id: "resident-1".to_owned(),
+                    ..Default::default()
                 },
             ))
             .await?),
@@ -604,6 +605,7 @@ async fn call(world: &World, case: &Case, issue: Option<&str>) -> Result<Outcome
                     meta: meta(),
                     issue_id,
                     summary: "emptied".to_owned(),
+                    ..Default::default()
                 },
             ))
             .await?),
@@ -684,6 +686,7 @@ async fn call(world: &World, case: &Case, issue: Option<&str>) -> Result<Outcome
                     meta: meta(),
                     issue_id,
                     summary: "done".to_owned(),
+                    ..Default::default()
                 },
             ))
             .await?),

@@ -41,6 +41,7 @@ async fn send(
                     meta,
                     issue_id,
                     summary: "fixed on the spot".to_owned(),
+                    ..Default::default()
                 })
                 .await
         }
@@ -114,6 +115,7 @@ async fn send(
                     meta,
                     issue_id,
                     summary: "done".to_owned(),
+                    ..Default::default()
                 })
                 .await
         }
@@ -790,6 +792,7 @@ async fn concurrent_retries_of_a_command_all_get_its_ack() -> anyhow::Result<()>
                 meta: meta(&format!("handle-{round}")),
                 issue_id: issue.issue_id.clone(),
                 summary: "fixed".to_owned(),
+                ..Default::default()
             };
             let mut client = server.issues();
             attempts.spawn(async move { client.handle_in_grid(request).await.map(tonic::Response::into_inner) });

@@ -230,6 +230,7 @@ async fn hostile_input_is_refused_as_the_clients_mistake_and_writes_nothing() ->
             meta: fresh_meta(),
             issue_id,
             summary: String::new(),
+            ..Default::default()
         };
         let mut client = server.issues();
         sent(async move { client.handle_in_grid(request).await })

@@ -92,6 +92,7 @@ async fn write_some_history(server: &TestServer, count: usize) -> anyhow::Result
                     meta: fresh_meta(),
                     issue_id: ack.issue_id.clone(),
                     summary: String::new(),
+                    ..Default::default()
                 })
                 .await?;
         }
@@ -146,6 +147,7 @@ async fn as_of_gives_the_figures_exactly_as_the_log_stood() -> anyhow::Result<()
                 meta: fresh_meta(),
                 issue_id: issue_id.clone(),
                 summary: String::new(),
+                ..Default::default()
             })
             .await
             .ok();

@@ -90,6 +90,7 @@ pub fn report_request(title: &str) -> proto::ReportIssueRequest {
         title: title.to_owned(),
         description: "reported by an end-to-end test".to_owned(),
         reporter_id: "worker-1".to_owned(),
+        ..Default::default()
     }
 }
 

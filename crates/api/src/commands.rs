@@ -154,6 +154,8 @@ impl IssueReport {
             title: self.title.as_str().to_owned(),
             description: self.description.as_str().to_owned(),
             reporter_id: self.reporter_id.as_str().to_owned(),
+            location: None,
+            evidence: Vec::new(),
         }
     }
 }
@@ -327,6 +329,8 @@ impl WireCommand {
                 meta,
                 issue_id: issue,
                 summary: command.summary.as_str().to_owned(),
+                location: None,
+                evidence: Vec::new(),
             }),
             IssueCommand::DispatchIssue(command) => WireCommand::DispatchIssue(proto::DispatchIssueRequest {
                 meta,
@@ -382,6 +386,8 @@ impl WireCommand {
                 meta,
                 issue_id: issue,
                 summary: command.summary.as_str().to_owned(),
+                location: None,
+                evidence: Vec::new(),
             }),
             IssueCommand::EvaluateResolution(command) => {
                 WireCommand::EvaluateResolution(proto::EvaluateResolutionRequest {

@@ -9,8 +9,10 @@
 //! - a command request is at most [`MAX_COMMAND_REQUEST_BYTES`] as received (its encoded
 //!   size, unknown fields included), else RESOURCE_EXHAUSTED naming the size and the limit,
 //!   refused before it is decoded;
-//! - every request of the contract is unary (the audit streams stream responses only): a
-//!   call that carries a second request message is INVALID_ARGUMENT. (tonic reads a unary
+//! - every request of the contract is unary except the streams of `SubmitCommands` (each
+//!   command limited like a unary one) and `UploadEvidence` (chunks of at most
+//!   [`MAX_EVIDENCE_CHUNK_DATA_BYTES`] of data): a unary call that carries a second request
+//!   message is INVALID_ARGUMENT. (tonic reads a unary
 //!   call's body to its end before calling the service, decoding any further message with
 //!   the same decoder, so the call is refused before the service sees it.)
 //!
@@ -30,6 +32,13 @@ use crate::proto;
 /// encoded size, unknown fields included.
 pub const MAX_COMMAND_REQUEST_BYTES: usize = 64 * 1024;
 
+/// Most data bytes one `EvidenceChunk` may carry.
+pub const MAX_EVIDENCE_CHUNK_DATA_BYTES: usize = 1024 * 1024;
+
+/// Most bytes an `EvidenceChunk` may have as received: its data and room for its other
+/// fields.
+pub const MAX_EVIDENCE_CHUNK_MESSAGE_BYTES: usize = MAX_EVIDENCE_CHUNK_DATA_BYTES + 4 * 1024;
+
 /// What a message of the contract is, which decides how much of it is accepted and what a
 /// message that does not decode means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +48,12 @@ pub enum WireRole {
     Command,
     /// Any other request: bounded by the transport's limit (4 MiB), one per call.
     Request,
+    /// One command of a `SubmitCommands` stream: at most [`MAX_COMMAND_REQUEST_BYTES`]
+    /// encoded, like a unary command, and any number per call.
+    StreamedCommand,
+    /// A piece of an evidence blob (`UploadEvidence`, `GetEvidence`): at most
+    /// [`MAX_EVIDENCE_CHUNK_MESSAGE_BYTES`] encoded, any number per call.
+    Chunk,
     /// A response (or a message of a response stream): sent by the server.
     Response,
 }
@@ -119,14 +134,19 @@ pub fn decode_message<U: WireMessage>(ordinal: u64, bytes: impl Buf) -> Result<U
                 Status::internal(format!("the server sent a {} that does not decode: {error}", U::NAME))
             });
         }
-        WireRole::Command if size > MAX_COMMAND_REQUEST_BYTES => {
+        WireRole::Command | WireRole::StreamedCommand if size > MAX_COMMAND_REQUEST_BYTES => {
             return Err(Status::resource_exhausted(format!(
                 "request of {size} bytes is over the limit of {MAX_COMMAND_REQUEST_BYTES} bytes for a command (its encoded size, unknown fields included)"
             )));
         }
-        WireRole::Command | WireRole::Request => {}
+        WireRole::Chunk if size > MAX_EVIDENCE_CHUNK_MESSAGE_BYTES => {
+            return Err(Status::resource_exhausted(format!(
+                "evidence chunk of {size} bytes is over the limit of {MAX_EVIDENCE_CHUNK_MESSAGE_BYTES} bytes (at most {MAX_EVIDENCE_CHUNK_DATA_BYTES} bytes of data a chunk)"
+            )));
+        }
+        WireRole::Command | WireRole::Request | WireRole::StreamedCommand | WireRole::Chunk => {}
     }
-    if ordinal > 1 {
+    if ordinal > 1 && matches!(U::ROLE, WireRole::Command | WireRole::Request) {
         return Err(Status::invalid_argument(format!(
             "invalid request: a call carries exactly one {} message, and a second one arrived",
             U::NAME
@@ -176,7 +196,12 @@ wire_messages!(
     GetInclusionProofRequest,
     GetConsistencyProofRequest,
     GetNodeStatusRequest,
+    GetEvidenceRequest,
 );
+
+wire_messages!(StreamedCommand: SubmitCommandsRequest);
+
+wire_messages!(Chunk: EvidenceChunk);
 
 wire_messages!(
     Response: CommandAck,
@@ -191,6 +216,8 @@ wire_messages!(
     InclusionProof,
     ConsistencyProof,
     NodeStatus,
+    SubmitCommandsResponse,
+    EvidenceRef,
 );
 
 #[cfg(test)]

@@ -134,6 +134,8 @@ impl IssueView {
             last_occurred_at: Some(timestamp_to_proto(self.last_occurred_at)),
             withdrawal_reason: withdrawal_reason as i32,
             duplicate_of,
+            location: None,
+            evidence: Vec::new(),
         }
     }
 }

@@ -43,10 +43,10 @@ pub mod proto {
     tonic::include_proto!("gridledger.v1");
 
     pub use gridledger_codec::proto::{
-        AssignmentAccepted, CommitteeDecisionRecorded, DeliberationConcluded, DeliberationConvened, EscalationReason,
-        Forum, IssueDispatched, IssueEscalated, IssueEventBody, IssueHandledInGrid, IssueReopened, IssueReported,
-        IssueResolved, IssueStatus, IssueWithdrawn, ResolutionEvaluated, ResolutionLevel, Satisfaction,
-        WithdrawalReason, issue_event_body,
+        AssignmentAccepted, CommitteeDecisionRecorded, CoordinateSystem, DeliberationConcluded, DeliberationConvened,
+        EscalationReason, EvidenceRef, Forum, IssueDispatched, IssueEscalated, IssueEventBody, IssueHandledInGrid,
+        IssueReopened, IssueReported, IssueResolved, IssueStatus, IssueWithdrawn, Location, ResolutionEvaluated,
+        ResolutionLevel, Satisfaction, WithdrawalReason, issue_event_body,
     };
     pub use gridledger_eventlog::EventRecord;
 
@@ -61,7 +61,8 @@ pub use gridledger_codec::{
     timestamp_to_proto, wire_field_name,
 };
 pub use grpc_codec::{
-    GridledgerCodec, GridledgerDecoder, MAX_COMMAND_REQUEST_BYTES, WireMessage, WireRole, decode_message,
+    GridledgerCodec, GridledgerDecoder, MAX_COMMAND_REQUEST_BYTES, MAX_EVIDENCE_CHUNK_DATA_BYTES,
+    MAX_EVIDENCE_CHUNK_MESSAGE_BYTES, WireMessage, WireRole, decode_message,
 };
 pub use issue::{IssueView, issue_to_proto};
 pub use metadata::{ACTOR_METADATA_KEY, MAX_ACTOR_CHARS, actor_of};

@@ -116,6 +116,7 @@ fn a_whole_lifecycle_round_trips_through_the_wire_and_the_stored_form() {
         title: "路灯不亮 street light out".to_owned(),
         description: "Two lamps dark since Monday".to_owned(),
         reporter_id: "worker-7".to_owned(),
+        ..Default::default()
     }
     .into_command(&registry, || issue_id);
     let state = check(vec![
@@ -170,6 +171,7 @@ fn a_whole_lifecycle_round_trips_through_the_wire_and_the_stored_form() {
             meta: meta("r7"),
             issue_id: id.clone(),
             summary: "lamps replaced".to_owned(),
+            ..Default::default()
         }
         .try_into(),
         proto::EvaluateResolutionRequest {
@@ -221,6 +223,7 @@ fn bad_requests_name_the_field() {
             title: title.to_owned(),
             description: String::new(),
             reporter_id: "w".to_owned(),
+            ..Default::default()
         }
         .into_command(&registry, || {
             IssueId::parse("0192f3a4-5b6c-7d8e-9fa0-b1c2d3e4f506").expect("valid")
@@ -247,6 +250,7 @@ fn bad_requests_name_the_field() {
                 meta: None,
                 issue_id: id.clone(),
                 summary: String::new(),
+                ..Default::default()
             }
             .try_into(),
             "meta",
@@ -256,6 +260,7 @@ fn bad_requests_name_the_field() {
                 meta: meta(""),
                 issue_id: id.clone(),
                 summary: String::new(),
+                ..Default::default()
             }
             .try_into(),
             "meta.request_id",
@@ -265,6 +270,7 @@ fn bad_requests_name_the_field() {
                 meta: meta("has space"),
                 issue_id: id.clone(),
                 summary: String::new(),
+                ..Default::default()
             }
             .try_into(),
             "meta.request_id",
@@ -274,6 +280,7 @@ fn bad_requests_name_the_field() {
                 meta: meta("r"),
                 issue_id: String::new(),
                 summary: String::new(),
+                ..Default::default()
             }
             .try_into(),
             "issue_id",
@@ -283,6 +290,7 @@ fn bad_requests_name_the_field() {
                 meta: meta("r"),
                 issue_id: "nope".to_owned(),
                 summary: String::new(),
+                ..Default::default()
             }
             .try_into(),
             "issue_id",
@@ -292,6 +300,7 @@ fn bad_requests_name_the_field() {
                 meta: meta("r"),
                 issue_id: id.clone(),
                 summary: "x".repeat(8 * 1024 + 1),
+                ..Default::default()
             }
             .try_into(),
             "summary",

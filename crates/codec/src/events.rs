@@ -88,9 +88,13 @@ pub fn event_body_to_proto(body: &IssueEventBody) -> proto::IssueEventBody {
             description: event.description.as_str().to_owned(),
             reporter_id: event.reporter_id.as_str().to_owned(),
             due_at: Some(timestamp_to_proto(event.due_at)),
+            location: None,
+            evidence: Vec::new(),
         }),
         IssueEventBody::IssueHandledInGrid(event) => Body::IssueHandledInGrid(proto::IssueHandledInGrid {
             summary: event.summary.as_str().to_owned(),
+            location: None,
+            evidence: Vec::new(),
         }),
         IssueEventBody::IssueDispatched(event) => Body::IssueDispatched(proto::IssueDispatched {
             assignee_id: event.assignee_id.as_str().to_owned(),
@@ -128,6 +132,8 @@ pub fn event_body_to_proto(body: &IssueEventBody) -> proto::IssueEventBody {
         }
         IssueEventBody::IssueResolved(event) => Body::IssueResolved(proto::IssueResolved {
             summary: event.summary.as_str().to_owned(),
+            location: None,
+            evidence: Vec::new(),
         }),
         IssueEventBody::ResolutionEvaluated(event) => Body::ResolutionEvaluated(proto::ResolutionEvaluated {
             satisfaction: satisfaction_to_proto(event.satisfaction) as i32,

@@ -139,6 +139,33 @@ impl proto::issue_service_server::IssueService for IssueServiceImpl {
         self.run(request).await
     }
 
+    type SubmitCommandsStream =
+        std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<proto::SubmitCommandsResponse, Status>> + Send>>;
+
+    async fn submit_commands(
+        &self,
+        _request: Request<tonic::Streaming<proto::SubmitCommandsRequest>>,
+    ) -> Result<Response<Self::SubmitCommandsStream>, Status> {
+        Err(Status::unimplemented("SubmitCommands is not built yet"))
+    }
+
+    async fn upload_evidence(
+        &self,
+        _request: Request<tonic::Streaming<proto::EvidenceChunk>>,
+    ) -> Result<Response<proto::EvidenceRef>, Status> {
+        Err(Status::unimplemented("UploadEvidence is not built yet"))
+    }
+
+    type GetEvidenceStream =
+        std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<proto::EvidenceChunk, Status>> + Send>>;
+
+    async fn get_evidence(
+        &self,
+        _request: Request<proto::GetEvidenceRequest>,
+    ) -> Result<Response<Self::GetEvidenceStream>, Status> {
+        Err(Status::unimplemented("GetEvidence is not built yet"))
+    }
+
     async fn get_issue(&self, request: Request<proto::GetIssueRequest>) -> Result<Response<proto::Issue>, Status> {
         let principal = auth::principal_of(&request);
         let issue = get_issue(&self.store, principal.as_deref(), request.get_ref())?;

@@ -920,6 +920,7 @@ impl Call {
                     title: title.to_owned(),
                     description: "sent by the metrics test".to_owned(),
                     reporter_id: "resident-1".to_owned(),
+                    ..Default::default()
                 }))
                 .await
                 .map(|ack| Some(ack.into_inner().issue_id)),
@@ -928,6 +929,7 @@ impl Call {
                     meta: Call::meta(),
                     issue_id: uuid::Uuid::now_v7().to_string(),
                     summary: "nothing to handle".to_owned(),
+                    ..Default::default()
                 }))
                 .await
                 .map(|_| None),

@@ -203,6 +203,7 @@ async fn seed(fixture: &Fixture, range: std::ops::Range<i64>) -> anyhow::Result<
                 title: format!("issue {index}, \"quoted\", with a comma"),
                 description: "seeded by tests/http_api.rs".to_owned(),
                 reporter_id: "worker-1".to_owned(),
+                ..Default::default()
             })
             .await?
             .into_inner();
@@ -214,6 +215,7 @@ async fn seed(fixture: &Fixture, range: std::ops::Range<i64>) -> anyhow::Result<
                         meta: meta(reported + DAY_SECONDS),
                         issue_id: issue_id.clone(),
                         summary: "fixed on the spot".to_owned(),
+                        ..Default::default()
                     })
                     .await?;
             }
@@ -243,6 +245,7 @@ async fn seed(fixture: &Fixture, range: std::ops::Range<i64>) -> anyhow::Result<
                         meta: meta(reported + 5 * DAY_SECONDS),
                         issue_id: issue_id.clone(),
                         summary: "done".to_owned(),
+                        ..Default::default()
                     })
                     .await?;
                 issues
@@ -1415,6 +1418,7 @@ async fn seed_as(channel: &Channel, token: &str, range: std::ops::Range<i64>) ->
                 title: format!("issue {index}"),
                 description: String::new(),
                 reporter_id: "worker-1".to_owned(),
+                ..Default::default()
             })
             .await?
             .into_inner();
@@ -1424,6 +1428,7 @@ async fn seed_as(channel: &Channel, token: &str, range: std::ops::Range<i64>) ->
                     meta: meta(reported + DAY_SECONDS),
                     issue_id: ack.issue_id.clone(),
                     summary: String::new(),
+                    ..Default::default()
                 })
                 .await?;
         }
