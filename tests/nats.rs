@@ -155,6 +155,8 @@ async fn drive(client: &Client, registry: &Registry, first: usize, issues: usize
             title: IssueTitle::parse(&format!("issue {index}"))?,
             description: FreeText::parse(Field::Description, "reported by the NATS end-to-end test")?,
             reporter_id: PersonId::parse(Field::Reporter, "worker-7")?,
+            evidence: Default::default(),
+            location: None,
         };
         let ack = match client.report(&CommandMeta::with_fresh_request_id(), &report).await {
             Ok(ack) => ack,
@@ -165,6 +167,8 @@ async fn drive(client: &Client, registry: &Registry, first: usize, issues: usize
         if index % 3 == 0 {
             let handle = IssueCommand::HandleInGrid(HandleInGrid {
                 summary: FreeText::parse(Field::Summary, "fixed on the spot")?,
+                evidence: Default::default(),
+                location: None,
             });
             match client
                 .send(ack.issue_id, &CommandMeta::with_fresh_request_id(), &handle)

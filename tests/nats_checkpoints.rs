@@ -155,6 +155,8 @@ impl District {
                 title: IssueTitle::parse(&format!("issue {index}"))?,
                 description: FreeText::parse(Field::Description, "reported by the checkpoint test")?,
                 reporter_id: PersonId::parse(Field::Reporter, "worker-7")?,
+                evidence: Default::default(),
+                location: None,
             };
             self.client
                 .report(&CommandMeta::with_fresh_request_id(), &report)

@@ -192,6 +192,8 @@ fn report() -> anyhow::Result<IssueReport> {
         title: IssueTitle::parse("Broken street light")?,
         description: FreeText::parse(Field::Description, "reported over TLS")?,
         reporter_id: PersonId::parse(Field::Reporter, "resident-1")?,
+        evidence: Default::default(),
+        location: None,
     })
 }
 

@@ -105,6 +105,8 @@ pub fn issue_report(title: &str) -> anyhow::Result<gridledger_api::IssueReport> 
         title: IssueTitle::parse(title)?,
         description: FreeText::parse(Field::Description, "reported by an end-to-end test")?,
         reporter_id: PersonId::parse(Field::Reporter, "worker-1")?,
+        evidence: Default::default(),
+        location: None,
     })
 }
 

@@ -2,15 +2,16 @@
 //! [`CommandRequest`]s (server side), and built from domain commands (client side).
 
 use gridledger_codec::{
-    WireError, escalation_reason_from_proto, escalation_reason_to_proto, forum_from_proto, forum_to_proto,
+    WireError, escalation_reason_from_proto, escalation_reason_to_proto, evidence_list_from_proto,
+    evidence_list_to_proto, forum_from_proto, forum_to_proto, location_from_proto, location_to_proto,
     required_timestamp, satisfaction_from_proto, satisfaction_to_proto, timestamp_from_proto, timestamp_to_proto,
     withdrawal_reason_from_proto, withdrawal_reason_to_proto,
 };
 use gridledger_domain::{
     AcceptAssignment, CategoryCode, ConcludeDeliberation, ConveneDeliberation, DepartmentName, DispatchIssue,
-    EscalateIssue, EvaluateResolution, Field, FreeText, GridCode, HandleInGrid, IssueCommand, IssueId, IssueTitle,
-    MeetingId, MeetingParties, ParticipantCount, PersonId, RecordCommitteeDecision, Registry, ReopenIssue, ReportIssue,
-    ResolveIssue, SupportingDepartments, Timestamp, WithdrawIssue, quote_for_message,
+    EscalateIssue, EvaluateResolution, EvidenceList, Field, FreeText, GridCode, HandleInGrid, IssueCommand, IssueId,
+    IssueTitle, Location, MeetingId, MeetingParties, ParticipantCount, PersonId, RecordCommitteeDecision, Registry,
+    ReopenIssue, ReportIssue, ResolveIssue, SupportingDepartments, Timestamp, WithdrawIssue, quote_for_message,
 };
 
 use crate::proto;
@@ -124,6 +125,10 @@ pub struct IssueReport {
     pub title: IssueTitle,
     pub description: FreeText,
     pub reporter_id: PersonId,
+    /// Where the worker stood, if the app knows.
+    pub location: Option<Location>,
+    /// Photos and videos of the problem, uploaded before (`Client::upload_evidence`).
+    pub evidence: EvidenceList,
 }
 
 impl From<&ReportIssue> for IssueReport {
@@ -135,6 +140,8 @@ impl From<&ReportIssue> for IssueReport {
             title: report.title().clone(),
             description: report.description().clone(),
             reporter_id: report.reporter_id().clone(),
+            location: report.location().cloned(),
+            evidence: report.evidence().clone(),
         }
     }
 }
@@ -154,8 +161,8 @@ impl IssueReport {
             title: self.title.as_str().to_owned(),
             description: self.description.as_str().to_owned(),
             reporter_id: self.reporter_id.as_str().to_owned(),
-            location: None,
-            evidence: Vec::new(),
+            location: self.location.as_ref().map(location_to_proto),
+            evidence: evidence_list_to_proto(self.evidence.entries()),
         }
     }
 }
@@ -186,7 +193,12 @@ impl proto::ReportIssueRequest {
             IssueTitle::parse(&self.title)?,
             FreeText::parse(Field::Description, self.description)?,
             PersonId::parse(Field::Reporter, &self.reporter_id)?,
-        )?;
+        )?
+        .with_evidence(evidence_list_from_proto(&self.evidence)?);
+        let report = match location_from_proto(self.location)? {
+            Some(location) => report.with_location(registry, location)?,
+            None => report,
+        };
         Ok(CommandRequest {
             issue_id,
             issue_id_chosen_by_server,
@@ -230,6 +242,8 @@ macro_rules! command_from_request {
 
 command_from_request!(proto::HandleInGridRequest, |request| HandleInGrid {
     summary: FreeText::parse(Field::Summary, request.summary)?,
+    location: location_from_proto(request.location)?,
+    evidence: evidence_list_from_proto(&request.evidence)?,
 }
 .into());
 
@@ -277,6 +291,8 @@ command_from_request!(proto::RecordCommitteeDecisionRequest, |request| {
 
 command_from_request!(proto::ResolveIssueRequest, |request| ResolveIssue {
     summary: FreeText::parse(Field::Summary, request.summary)?,
+    location: location_from_proto(request.location)?,
+    evidence: evidence_list_from_proto(&request.evidence)?,
 }
 .into());
 
@@ -329,8 +345,8 @@ impl WireCommand {
                 meta,
                 issue_id: issue,
                 summary: command.summary.as_str().to_owned(),
-                location: None,
-                evidence: Vec::new(),
+                location: command.location.as_ref().map(location_to_proto),
+                evidence: evidence_list_to_proto(command.evidence.entries()),
             }),
             IssueCommand::DispatchIssue(command) => WireCommand::DispatchIssue(proto::DispatchIssueRequest {
                 meta,
@@ -386,8 +402,8 @@ impl WireCommand {
                 meta,
                 issue_id: issue,
                 summary: command.summary.as_str().to_owned(),
-                location: None,
-                evidence: Vec::new(),
+                location: command.location.as_ref().map(location_to_proto),
+                evidence: evidence_list_to_proto(command.evidence.entries()),
             }),
             IssueCommand::EvaluateResolution(command) => {
                 WireCommand::EvaluateResolution(proto::EvaluateResolutionRequest {

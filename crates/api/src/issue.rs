@@ -2,13 +2,14 @@
 //! reads it back: [`IssueView`], in domain types.
 
 use gridledger_codec::{
-    WireError, issue_status_from_proto, issue_status_to_proto, optional_timestamp, required_timestamp,
-    resolution_level_from_proto, resolution_level_to_proto, satisfaction_from_proto, satisfaction_to_proto,
-    timestamp_to_proto, withdrawal_reason_from_proto, withdrawal_reason_to_proto,
+    WireError, evidence_list_to_proto, evidence_ref_from_proto, issue_status_from_proto, issue_status_to_proto,
+    location_from_proto, location_to_proto, optional_timestamp, required_timestamp, resolution_level_from_proto,
+    resolution_level_to_proto, satisfaction_from_proto, satisfaction_to_proto, timestamp_to_proto,
+    withdrawal_reason_from_proto, withdrawal_reason_to_proto,
 };
 use gridledger_domain::{
-    Assignment, CategoryCode, Evaluation, Field, FreeText, GridCode, Issue, IssueId, IssueStatus, IssueTitle,
-    MeetingId, PersonId, ResolutionLevel, Timestamp, WithdrawalReason,
+    Assignment, CategoryCode, Evaluation, EvidenceRef, Field, FreeText, GridCode, Issue, IssueId, IssueStatus,
+    IssueTitle, Location, MeetingId, PersonId, ResolutionLevel, Timestamp, WithdrawalReason,
 };
 
 use crate::commands::parse_issue_id;
@@ -44,6 +45,10 @@ pub struct IssueView {
     pub last_resolved_at: Option<Timestamp>,
     pub last_occurred_at: Timestamp,
     pub withdrawal_reason: Option<WithdrawalReason>,
+    /// Where it was reported, as the app gave it.
+    pub location: Option<Location>,
+    /// Every photo and video its events reference, in event order, each once.
+    pub evidence: Vec<EvidenceRef>,
 }
 
 impl From<&Issue> for IssueView {
@@ -70,6 +75,8 @@ impl From<&Issue> for IssueView {
             last_resolved_at: issue.last_resolved_at,
             last_occurred_at: issue.last_occurred_at,
             withdrawal_reason: issue.withdrawal_reason,
+            location: issue.location.clone(),
+            evidence: issue.evidence.clone(),
         }
     }
 }
@@ -134,8 +141,8 @@ impl IssueView {
             last_occurred_at: Some(timestamp_to_proto(self.last_occurred_at)),
             withdrawal_reason: withdrawal_reason as i32,
             duplicate_of,
-            location: None,
-            evidence: Vec::new(),
+            location: self.location.as_ref().map(location_to_proto),
+            evidence: evidence_list_to_proto(&self.evidence),
         }
     }
 }
@@ -205,6 +212,12 @@ impl TryFrom<proto::Issue> for IssueView {
             last_resolved_at: optional_timestamp("last_resolved_at", wire.last_resolved_at.as_ref())?,
             last_occurred_at: required_timestamp("last_occurred_at", wire.last_occurred_at)?,
             withdrawal_reason,
+            location: location_from_proto(wire.location)?,
+            evidence: wire
+                .evidence
+                .iter()
+                .map(evidence_ref_from_proto)
+                .collect::<Result<_, _>>()?,
         })
     }
 }

@@ -73,6 +73,8 @@ fn reported(number: usize) -> anyhow::Result<IssueEvent> {
             description: FreeText::empty(),
             reporter_id: PersonId::parse(Field::Reporter, "grid-worker")?,
             due_at: Timestamp::from_unix_micros(at + 3 * DAY_MICROS),
+            evidence: Default::default(),
+            location: None,
         }),
     })
 }
@@ -82,6 +84,8 @@ fn handled(number: usize) -> anyhow::Result<IssueEvent> {
         occurred_at: Timestamp::from_unix_micros(START_2025_MICROS + number as i64 * 60_000_000 + DAY_MICROS),
         body: IssueEventBody::IssueHandledInGrid(IssueHandledInGrid {
             summary: FreeText::parse(Field::Summary, format!("handled issue {number}"))?,
+            evidence: Default::default(),
+            location: None,
         }),
     })
 }

@@ -54,6 +54,8 @@ async fn report_as_client(
             title: title.clone(),
             description: description.clone(),
             reporter_id: reporter_id.clone(),
+            evidence: Default::default(),
+            location: None,
         };
         let meta = CommandMeta {
             request_id: format!("bench-{client_number}-{number}"),

@@ -441,6 +441,8 @@ fn report_request(grids: &[GridCode], number: usize, appender: usize) -> anyhow:
             )?,
             reporter_id: PersonId::parse(Field::Reporter, &format!("worker-{appender}"))?,
             due_at: Timestamp::from_unix_micros(at + 3 * DAY_MICROS),
+            evidence: Default::default(),
+            location: None,
         }),
     };
     Ok(AppendRequest {

@@ -58,6 +58,8 @@ fn synthetic_issue(number: usize, registry: &Registry) -> anyhow::Result<(String
             description: FreeText::empty(),
             reporter_id: PersonId::parse(Field::Reporter, "worker")?,
             due_at: at(3),
+            evidence: Default::default(),
+            location: None,
         }),
     }];
     match mixed % 50 {
@@ -66,6 +68,8 @@ fn synthetic_issue(number: usize, registry: &Registry) -> anyhow::Result<(String
             occurred_at: at(1),
             body: IssueEventBody::IssueHandledInGrid(IssueHandledInGrid {
                 summary: FreeText::empty(),
+                evidence: Default::default(),
+                location: None,
             }),
         }),
         _ => {
@@ -80,6 +84,8 @@ fn synthetic_issue(number: usize, registry: &Registry) -> anyhow::Result<(String
                 occurred_at: at(2 + (mixed >> 41) as i64 % 9),
                 body: IssueEventBody::IssueResolved(IssueResolved {
                     summary: FreeText::empty(),
+                    evidence: Default::default(),
+                    location: None,
                 }),
             });
         }

@@ -225,6 +225,8 @@ async fn report(client: &Client, json: bool, arguments: ReportArgs) -> anyhow::R
         title: IssueTitle::parse(&arguments.title).map_err(invalid)?,
         description: text(Field::Description, arguments.description)?,
         reporter_id: person(Field::Reporter, &arguments.reporter)?,
+        evidence: Default::default(),
+        location: None,
     };
     let ack = client.report(&arguments.meta.into_meta()?, &report).await?;
     let output = ReportOutput::choose(json, arguments.quiet, std::io::stdout().is_terminal());
@@ -265,6 +267,8 @@ fn lifecycle_command(command: ClientCommand) -> anyhow::Result<(Target, IssueCom
             target,
             HandleInGrid {
                 summary: text(Field::Summary, summary)?,
+                evidence: Default::default(),
+                location: None,
             }
             .into(),
         ),
@@ -345,6 +349,8 @@ fn lifecycle_command(command: ClientCommand) -> anyhow::Result<(Target, IssueCom
             target,
             ResolveIssue {
                 summary: text(Field::Summary, summary)?,
+                evidence: Default::default(),
+                location: None,
             }
             .into(),
         ),

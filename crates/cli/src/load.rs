@@ -150,6 +150,8 @@ impl Plan {
                 title: title.clone(),
                 description: description.clone(),
                 reporter_id: reporter_id.clone(),
+                evidence: Default::default(),
+                location: None,
             })
             .collect();
         let assignee_id = PersonId::parse(Field::Assignee, "load-responder")?;
@@ -165,6 +167,8 @@ impl Plan {
             AcceptAssignment { assignee_id }.into(),
             ResolveIssue {
                 summary: FreeText::parse(Field::Summary, "Done by the responder (gridledger load).")?,
+                evidence: Default::default(),
+                location: None,
             }
             .into(),
             EvaluateResolution {

@@ -2,7 +2,8 @@
 //! (`IN_DELIBERATION`, `CROSS_JURISDICTION`, ...), so each conversion goes through the name.
 
 use gridledger_domain::{
-    EscalationReason, Forum, IssueId, IssueStatus, ResolutionLevel, Satisfaction, WithdrawalReason, quote_for_message,
+    CoordinateSystem, EscalationReason, Forum, IssueId, IssueStatus, ResolutionLevel, Satisfaction, WithdrawalReason,
+    quote_for_message,
 };
 
 use crate::error::WireError;
@@ -48,6 +49,8 @@ enum_from_wire!(resolution_level_from_proto, proto::ResolutionLevel, ResolutionL
 enum_to_wire!(resolution_level_to_proto, proto::ResolutionLevel, ResolutionLevel);
 enum_from_wire!(issue_status_from_proto, proto::IssueStatus, IssueStatus);
 enum_to_wire!(issue_status_to_proto, proto::IssueStatus, IssueStatus);
+enum_from_wire!(coordinate_system_from_proto, proto::CoordinateSystem, CoordinateSystem);
+enum_to_wire!(coordinate_system_to_proto, proto::CoordinateSystem, CoordinateSystem);
 
 /// A wire status filter: `None` for ISSUE_STATUS_UNSPECIFIED (no filter).
 pub fn issue_status_filter_from_proto(field: &'static str, value: i32) -> Result<Option<IssueStatus>, WireError> {

@@ -28,6 +28,14 @@ impl WireError {
             reason: reason.into(),
         }
     }
+
+    /// The wire field at fault, for a field error.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            WireError::InvalidField { field, .. } => Some(field),
+            WireError::Domain(_) => None,
+        }
+    }
 }
 
 impl From<DomainError> for WireError {
@@ -71,6 +79,13 @@ pub const fn wire_field_name(field: Field) -> &'static str {
         Field::Evaluator => "evaluator_id",
         Field::Comment => "comment",
         Field::DuplicateOf => "duplicate_of",
+        Field::LocationLatitude => "location.latitude",
+        Field::LocationLongitude => "location.longitude",
+        Field::LocationCoordinateSystem => "location.coordinate_system",
+        Field::LocationAccuracy => "location.accuracy_m",
+        Field::LocationAddress => "location.address",
+        Field::Location => "location",
+        Field::Evidence => "evidence",
     }
 }
 
@@ -83,7 +98,7 @@ mod tests {
         for field in Field::ALL {
             let name = wire_field_name(*field);
             assert!(
-                !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c == '_' || c == '.'),
                 "{name}"
             );
             let converted = WireError::from(DomainError::InvalidField {

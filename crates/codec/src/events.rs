@@ -16,6 +16,7 @@ use crate::enums::{
     satisfaction_from_proto, satisfaction_to_proto, withdrawal_reason_from_proto, withdrawal_reason_to_proto,
 };
 use crate::error::WireError;
+use crate::field_data::{evidence_list_from_proto, evidence_list_to_proto, location_from_proto, location_to_proto};
 use crate::proto;
 use crate::proto::issue_event_body::Body;
 use crate::time::{required_timestamp, timestamp_to_proto};
@@ -88,13 +89,13 @@ pub fn event_body_to_proto(body: &IssueEventBody) -> proto::IssueEventBody {
             description: event.description.as_str().to_owned(),
             reporter_id: event.reporter_id.as_str().to_owned(),
             due_at: Some(timestamp_to_proto(event.due_at)),
-            location: None,
-            evidence: Vec::new(),
+            location: event.location.as_ref().map(location_to_proto),
+            evidence: evidence_list_to_proto(event.evidence.entries()),
         }),
         IssueEventBody::IssueHandledInGrid(event) => Body::IssueHandledInGrid(proto::IssueHandledInGrid {
             summary: event.summary.as_str().to_owned(),
-            location: None,
-            evidence: Vec::new(),
+            location: event.location.as_ref().map(location_to_proto),
+            evidence: evidence_list_to_proto(event.evidence.entries()),
         }),
         IssueEventBody::IssueDispatched(event) => Body::IssueDispatched(proto::IssueDispatched {
             assignee_id: event.assignee_id.as_str().to_owned(),
@@ -132,8 +133,8 @@ pub fn event_body_to_proto(body: &IssueEventBody) -> proto::IssueEventBody {
         }
         IssueEventBody::IssueResolved(event) => Body::IssueResolved(proto::IssueResolved {
             summary: event.summary.as_str().to_owned(),
-            location: None,
-            evidence: Vec::new(),
+            location: event.location.as_ref().map(location_to_proto),
+            evidence: evidence_list_to_proto(event.evidence.entries()),
         }),
         IssueEventBody::ResolutionEvaluated(event) => Body::ResolutionEvaluated(proto::ResolutionEvaluated {
             satisfaction: satisfaction_to_proto(event.satisfaction) as i32,
@@ -189,9 +190,13 @@ pub fn event_body_from_proto(wire: proto::IssueEventBody) -> Result<IssueEventBo
                 description: FreeText::parse(Field::Description, event.description)?,
                 reporter_id: PersonId::parse(Field::Reporter, &event.reporter_id)?,
                 due_at: required_timestamp("due_at", event.due_at)?,
+                location: location_from_proto(event.location)?,
+                evidence: evidence_list_from_proto(&event.evidence)?,
             }),
             Body::IssueHandledInGrid(event) => IssueEventBody::IssueHandledInGrid(IssueHandledInGrid {
                 summary: FreeText::parse(Field::Summary, event.summary)?,
+                location: location_from_proto(event.location)?,
+                evidence: evidence_list_from_proto(&event.evidence)?,
             }),
             Body::IssueDispatched(event) => IssueEventBody::IssueDispatched(IssueDispatched {
                 assignee_id: PersonId::parse(Field::Assignee, &event.assignee_id)?,
@@ -225,6 +230,8 @@ pub fn event_body_from_proto(wire: proto::IssueEventBody) -> Result<IssueEventBo
             }
             Body::IssueResolved(event) => IssueEventBody::IssueResolved(IssueResolved {
                 summary: FreeText::parse(Field::Summary, event.summary)?,
+                location: location_from_proto(event.location)?,
+                evidence: evidence_list_from_proto(&event.evidence)?,
             }),
             Body::ResolutionEvaluated(event) => IssueEventBody::ResolutionEvaluated(ResolutionEvaluated {
                 satisfaction: satisfaction_from_proto("satisfaction", event.satisfaction)?,

@@ -17,6 +17,7 @@
 mod enums;
 mod error;
 mod events;
+mod field_data;
 mod time;
 
 pub mod proto {
@@ -25,6 +26,7 @@ pub mod proto {
     include!(concat!(env!("OUT_DIR"), "/gridledger.v1.rs"));
 }
 
+pub use enums::{coordinate_system_from_proto, coordinate_system_to_proto};
 pub use enums::{
     escalation_reason_from_proto, escalation_reason_to_proto, forum_from_proto, forum_to_proto,
     issue_status_filter_from_proto, issue_status_from_proto, issue_status_to_proto, resolution_level_from_proto,
@@ -35,5 +37,9 @@ pub use error::{WireError, wire_field_name};
 pub use events::{
     EventDecodeError, decode_record, decode_recorded, encode_event, encode_events, event_body_from_proto,
     event_body_to_proto,
+};
+pub use field_data::{
+    evidence_list_from_proto, evidence_list_to_proto, evidence_ref_from_proto, evidence_ref_to_proto,
+    location_from_proto, location_to_proto,
 };
 pub use time::{optional_timestamp, required_timestamp, timestamp_from_proto, timestamp_to_proto};

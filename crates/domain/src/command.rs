@@ -6,8 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::category::{Category, CategoryCode};
 use crate::error::DomainError;
+use crate::evidence::{EvidenceList, EvidenceRef};
 use crate::issue::{EscalationReason, Forum, IssueId, Satisfaction, WithdrawalReason};
 use crate::jurisdiction::GridCode;
+use crate::location::Location;
 use crate::registry::Registry;
 use crate::stable_name::enum_with_stable_names;
 use crate::text::{
@@ -59,6 +61,10 @@ pub struct ReportIssue {
     title: IssueTitle,
     description: FreeText,
     reporter_id: PersonId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    location: Option<Location>,
+    #[serde(default, skip_serializing_if = "EvidenceList::is_empty")]
+    evidence: EvidenceList,
 }
 
 impl ReportIssue {
@@ -83,7 +89,33 @@ impl ReportIssue {
             title,
             description,
             reporter_id,
+            location: None,
+            evidence: EvidenceList::none(),
         })
+    }
+
+    /// The same report made at `location`, which must lie within the bounding box the
+    /// registry gives the grid's district, if it gives one ([`Registry::check_location`]).
+    pub fn with_location(mut self, registry: &Registry, location: Location) -> Result<Self, DomainError> {
+        registry.check_location(&self.grid, &location)?;
+        self.location = Some(location);
+        Ok(self)
+    }
+
+    /// The same report with photos and videos of the problem.
+    pub fn with_evidence(mut self, evidence: EvidenceList) -> Self {
+        self.evidence = evidence;
+        self
+    }
+
+    /// Where it was reported, if the app said.
+    pub fn location(&self) -> Option<&Location> {
+        self.location.as_ref()
+    }
+
+    /// The photos and videos of the problem.
+    pub fn evidence(&self) -> &EvidenceList {
+        &self.evidence
     }
 
     /// The new issue's id.
@@ -122,6 +154,12 @@ impl ReportIssue {
 pub struct HandleInGrid {
     /// What was done.
     pub summary: FreeText,
+    /// Where it was done, if the app said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+    /// Photos and videos of the fix.
+    #[serde(default, skip_serializing_if = "EvidenceList::is_empty")]
+    pub evidence: EvidenceList,
 }
 
 /// The community dispatches the issue to a responder, due at `due_at`.
@@ -192,6 +230,12 @@ pub struct RecordCommitteeDecision {
 pub struct ResolveIssue {
     /// What was done.
     pub summary: FreeText,
+    /// Where the fix happened, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+    /// Photos and videos of the fix.
+    #[serde(default, skip_serializing_if = "EvidenceList::is_empty")]
+    pub evidence: EvidenceList,
 }
 
 /// Residents evaluate the resolution (once per cycle).
@@ -265,6 +309,26 @@ impl IssueCommand {
             IssueCommand::EvaluateResolution(_) => CommandKind::EvaluateResolution,
             IssueCommand::ReopenIssue(_) => CommandKind::ReopenIssue,
             IssueCommand::WithdrawIssue(_) => CommandKind::WithdrawIssue,
+        }
+    }
+
+    /// The location the command carries (a report, a handling in the grid, a resolution).
+    pub fn location(&self) -> Option<&Location> {
+        match self {
+            IssueCommand::ReportIssue(report) => report.location(),
+            IssueCommand::HandleInGrid(handle) => handle.location.as_ref(),
+            IssueCommand::ResolveIssue(resolve) => resolve.location.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// The photos and videos the command references (none for most commands).
+    pub fn evidence(&self) -> &[EvidenceRef] {
+        match self {
+            IssueCommand::ReportIssue(report) => report.evidence().entries(),
+            IssueCommand::HandleInGrid(handle) => handle.evidence.entries(),
+            IssueCommand::ResolveIssue(resolve) => resolve.evidence.entries(),
+            _ => &[],
         }
     }
 }

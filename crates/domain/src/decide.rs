@@ -153,6 +153,8 @@ fn decide_report(report: &ReportIssue, occurred_at: Timestamp, now: Timestamp) -
         description: report.description().clone(),
         reporter_id: report.reporter_id().clone(),
         due_at,
+        location: report.location().cloned(),
+        evidence: report.evidence().clone(),
     });
     Ok(vec![IssueEvent { occurred_at, body }])
 }
@@ -192,6 +194,8 @@ fn decide_lifecycle_command(
         }
         IssueCommand::HandleInGrid(handle) => IssueEventBody::IssueHandledInGrid(IssueHandledInGrid {
             summary: handle.summary,
+            location: handle.location,
+            evidence: handle.evidence,
         }),
         IssueCommand::DispatchIssue(dispatch) => {
             check_due_at(dispatch.due_at, occurred_at)?;
@@ -249,6 +253,8 @@ fn decide_lifecycle_command(
         }
         IssueCommand::ResolveIssue(resolve) => IssueEventBody::IssueResolved(IssueResolved {
             summary: resolve.summary,
+            location: resolve.location,
+            evidence: resolve.evidence,
         }),
         IssueCommand::EvaluateResolution(evaluate) => IssueEventBody::ResolutionEvaluated(ResolutionEvaluated {
             satisfaction: evaluate.satisfaction,

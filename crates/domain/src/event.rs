@@ -6,8 +6,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::category::CategoryCode;
+use crate::evidence::{EvidenceList, EvidenceRef};
 use crate::issue::{EscalationReason, Forum, IssueId, IssueStatus, ResolutionLevel, Satisfaction, WithdrawalReason};
 use crate::jurisdiction::GridCode;
+use crate::location::Location;
 use crate::stable_name::enum_with_stable_names;
 use crate::text::{
     DepartmentName, FreeText, IssueTitle, MeetingId, MeetingParties, ParticipantCount, PersonId, SupportingDepartments,
@@ -82,6 +84,12 @@ pub struct IssueReported {
     pub reporter_id: PersonId,
     /// `occurred_at` plus the category's default handling deadline.
     pub due_at: Timestamp,
+    /// Where it was reported, as the app gave it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+    /// Photos and videos of the problem.
+    #[serde(default, skip_serializing_if = "EvidenceList::is_empty")]
+    pub evidence: EvidenceList,
 }
 
 /// The issue was handled on the spot; RESOLVED at level GRID.
@@ -89,6 +97,12 @@ pub struct IssueReported {
 pub struct IssueHandledInGrid {
     /// What was done.
     pub summary: FreeText,
+    /// Where, as the app gave it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+    /// Photos and videos of the fix.
+    #[serde(default, skip_serializing_if = "EvidenceList::is_empty")]
+    pub evidence: EvidenceList,
 }
 
 /// The issue was dispatched to a responder; IN_PROGRESS, due at `due_at`.
@@ -159,6 +173,12 @@ pub struct CommitteeDecisionRecorded {
 pub struct IssueResolved {
     /// What was done.
     pub summary: FreeText,
+    /// Where the fix happened, if given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+    /// Photos and videos of the fix.
+    #[serde(default, skip_serializing_if = "EvidenceList::is_empty")]
+    pub evidence: EvidenceList,
 }
 
 /// Residents evaluated the resolution.
@@ -262,6 +282,27 @@ impl IssueEventBody {
         }
     }
 
+    /// The photos and videos the event references (a report, a handling in the grid, a
+    /// resolution; none for the others).
+    pub fn evidence(&self) -> &[EvidenceRef] {
+        match self {
+            IssueEventBody::IssueReported(event) => event.evidence.entries(),
+            IssueEventBody::IssueHandledInGrid(event) => event.evidence.entries(),
+            IssueEventBody::IssueResolved(event) => event.evidence.entries(),
+            _ => &[],
+        }
+    }
+
+    /// The location the event records, if any.
+    pub fn location(&self) -> Option<&Location> {
+        match self {
+            IssueEventBody::IssueReported(event) => event.location.as_ref(),
+            IssueEventBody::IssueHandledInGrid(event) => event.location.as_ref(),
+            IssueEventBody::IssueResolved(event) => event.location.as_ref(),
+            _ => None,
+        }
+    }
+
     /// The snake-case event type name for NATS subjects: `issue_reported`, ...
     pub const fn event_type_snake(&self) -> &'static str {
         self.kind().snake_name()
@@ -362,8 +403,16 @@ mod tests {
 
     #[test]
     fn only_the_two_resolving_events_have_a_resolution_level() {
-        let handled = IssueEventBody::IssueHandledInGrid(IssueHandledInGrid { summary: summary() });
-        let resolved = IssueEventBody::IssueResolved(IssueResolved { summary: summary() });
+        let handled = IssueEventBody::IssueHandledInGrid(IssueHandledInGrid {
+            summary: summary(),
+            evidence: Default::default(),
+            location: None,
+        });
+        let resolved = IssueEventBody::IssueResolved(IssueResolved {
+            summary: summary(),
+            evidence: Default::default(),
+            location: None,
+        });
         for escalated_in_cycle in [false, true] {
             assert_eq!(
                 handled.resolution_level(escalated_in_cycle),
@@ -378,7 +427,11 @@ mod tests {
 
     #[test]
     fn an_escalation_marks_the_cycle_and_a_reopen_starts_a_new_one() {
-        let resolved = IssueEventBody::IssueResolved(IssueResolved { summary: summary() });
+        let resolved = IssueEventBody::IssueResolved(IssueResolved {
+            summary: summary(),
+            evidence: Default::default(),
+            location: None,
+        });
         for before in [false, true] {
             assert!(escalated().escalated_in_cycle_after(before));
             assert!(!reopened().escalated_in_cycle_after(before));

@@ -60,6 +60,20 @@ pub enum Field {
     WithdrawalReason,
     /// The issue a withdrawn issue duplicates.
     DuplicateOf,
+    /// A location's latitude.
+    LocationLatitude,
+    /// A location's longitude.
+    LocationLongitude,
+    /// A location's coordinate system.
+    LocationCoordinateSystem,
+    /// A location's accuracy.
+    LocationAccuracy,
+    /// A location's address.
+    LocationAddress,
+    /// A location as a whole (outside the district, for one).
+    Location,
+    /// The photos and videos a command references.
+    Evidence,
 }
 
 impl Field {
@@ -91,6 +105,13 @@ impl Field {
         Field::ReopenReason,
         Field::WithdrawalReason,
         Field::DuplicateOf,
+        Field::LocationLatitude,
+        Field::LocationLongitude,
+        Field::LocationCoordinateSystem,
+        Field::LocationAccuracy,
+        Field::LocationAddress,
+        Field::Location,
+        Field::Evidence,
     ];
 
     /// The domain concept in plain words, for messages: `issue id`, `due date`, ...
@@ -122,6 +143,13 @@ impl Field {
             Field::ReopenReason => "reopen reason",
             Field::WithdrawalReason => "withdrawal reason",
             Field::DuplicateOf => "duplicate of",
+            Field::LocationLatitude => "latitude",
+            Field::LocationLongitude => "longitude",
+            Field::LocationCoordinateSystem => "coordinate system",
+            Field::LocationAccuracy => "location accuracy",
+            Field::LocationAddress => "address",
+            Field::Location => "location",
+            Field::Evidence => "evidence",
         }
     }
 }
@@ -140,7 +168,7 @@ mod tests {
 
     #[test]
     fn every_field_is_listed_once_with_a_distinct_name() {
-        assert_eq!(Field::ALL.len(), 26);
+        assert_eq!(Field::ALL.len(), 33);
         let fields: HashSet<Field> = Field::ALL.iter().copied().collect();
         assert_eq!(fields.len(), Field::ALL.len());
         let names: HashSet<&str> = Field::ALL.iter().map(|field| field.as_str()).collect();

@@ -25,9 +25,11 @@ pub mod command;
 pub mod decide;
 pub mod error;
 pub mod event;
+pub mod evidence;
 pub mod field;
 pub mod issue;
 pub mod jurisdiction;
+pub mod location;
 pub mod quote;
 pub mod registry;
 mod stable_name;
@@ -50,10 +52,18 @@ pub use event::{
     IssueDispatched, IssueEscalated, IssueEvent, IssueEventBody, IssueHandledInGrid, IssueReopened, IssueReported,
     IssueResolved, IssueWithdrawn, ResolutionEvaluated,
 };
+pub use evidence::{
+    EvidenceList, EvidenceMediaType, EvidenceRef, MAX_EVIDENCE_BYTES, MAX_EVIDENCE_BYTES_PER_COMMAND,
+    MAX_EVIDENCE_PER_COMMAND, Sha256Digest,
+};
 pub use field::Field;
 pub use issue::{EscalationReason, Forum, IssueId, IssueStatus, ResolutionLevel, Satisfaction, WithdrawalReason};
 pub use jurisdiction::{
     CommunityCode, DistrictCode, GridCode, InvalidCodeError, JurisdictionCode, JurisdictionLevel, StreetCode,
+};
+pub use location::{
+    BOUNDING_BOX_MARGIN_DEGREES, BoundingBox, BoundingBoxFields, CoordinateSystem, InvalidBoundingBox, Location,
+    LocationFields, MAX_ADDRESS_CHARS,
 };
 pub use quote::{MAX_QUOTED_CHARS, quote_for_message};
 pub use registry::{Community, DisplayName, District, Grid, Registry, RegistryDocument, RegistryError, Street};

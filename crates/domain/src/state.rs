@@ -5,8 +5,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::category::CategoryCode;
 use crate::event::{IssueEvent, IssueEventBody, IssueReported};
+use crate::evidence::EvidenceRef;
 use crate::issue::{IssueId, IssueStatus, ResolutionLevel, Satisfaction, WithdrawalReason};
 use crate::jurisdiction::GridCode;
+use crate::location::Location;
 use crate::text::{FreeText, IssueTitle, MeetingId, PersonId};
 use crate::time::Timestamp;
 
@@ -112,6 +114,10 @@ pub struct Issue {
     pub last_occurred_at: Timestamp,
     /// How many events its stream holds (the stream revision is this minus one).
     pub event_count: u64,
+    /// Where it was reported, as the app gave it.
+    pub location: Option<Location>,
+    /// Every photo and video its events reference, in event order, each once.
+    pub evidence: Vec<EvidenceRef>,
 }
 
 impl Issue {
@@ -142,6 +148,8 @@ impl Issue {
             withdrawal_reason: None,
             last_occurred_at: occurred_at,
             event_count: 1,
+            location: reported.location.clone(),
+            evidence: reported.evidence.entries().to_vec(),
         }
     }
 
@@ -196,6 +204,11 @@ impl Issue {
             self.due_at = due_at;
         }
         self.escalated_in_cycle = body.escalated_in_cycle_after(self.escalated_in_cycle);
+        for evidence in body.evidence() {
+            if !self.evidence.iter().any(|held| held.sha256 == evidence.sha256) {
+                self.evidence.push(*evidence);
+            }
+        }
 
         match body {
             IssueEventBody::IssueReported(_)

@@ -56,7 +56,12 @@ fn command_for(menu: u8, argument: u8, occurred_at: i64) -> IssueCommand {
     let person = |value: &str| PersonId::parse(Field::Assignee, value).expect("valid person");
     let meeting = || MeetingId::parse(Field::Meeting, &format!("m{}", argument % 4)).expect("valid meeting");
     match menu % 11 {
-        0 => HandleInGrid { summary: text("done") }.into(),
+        0 => HandleInGrid {
+            summary: text("done"),
+            evidence: Default::default(),
+            location: None,
+        }
+        .into(),
         1 => DispatchIssue {
             assignee_id: person("ann"),
             due_at: due,
@@ -91,7 +96,12 @@ fn command_for(menu: u8, argument: u8, occurred_at: i64) -> IssueCommand {
             due_at: due,
         }
         .into(),
-        7 => ResolveIssue { summary: text("fixed") }.into(),
+        7 => ResolveIssue {
+            summary: text("fixed"),
+            evidence: Default::default(),
+            location: None,
+        }
+        .into(),
         8 => EvaluateResolution {
             satisfaction: [
                 Satisfaction::Satisfied,

@@ -131,6 +131,7 @@ impl IssueStore {
             // exist. (An issue, once reported, never stops existing: checked once.)
             if attempts == 1 {
                 self.check_duplicate_of_exists(&request.command)?;
+                self.check_location_in_district(&request.command, &loaded.state)?;
             }
             let expected_revision = current_revision.map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact);
             let append = AppendRequest {
@@ -190,6 +191,18 @@ impl IssueStore {
             return Err(ServiceError::DuplicateOfNotFound {
                 duplicate_of: duplicate_of.to_string(),
             });
+        }
+        Ok(())
+    }
+
+    /// A location given with a handling or a resolution lies within the bounding box of the
+    /// issue's district (a report's was checked against its grid's district on receipt).
+    fn check_location_in_district(&self, command: &IssueCommand, state: &IssueState) -> Result<(), ServiceError> {
+        if let IssueCommand::ReportIssue(_) = command {
+            return Ok(());
+        }
+        if let (Some(location), Some(issue)) = (command.location(), state.issue()) {
+            self.registry.check_location(&issue.grid, location)?;
         }
         Ok(())
     }

@@ -87,6 +87,8 @@ impl ReportBuilder {
                 description: self.description.clone(),
                 reporter_id: PersonId::parse(Field::Reporter, &format!("worker-{appender}"))?,
                 due_at: Timestamp::from_unix_micros(at + 3 * DAY_MICROS),
+                evidence: Default::default(),
+                location: None,
             }),
         };
         Ok(AppendRequest {

@@ -111,6 +111,8 @@ fn commands() -> Vec<(i64, IssueCommand)> {
             8,
             ResolveIssue {
                 summary: text(Field::Summary, "agreement holds"),
+                evidence: Default::default(),
+                location: None,
             }
             .into(),
         ),
@@ -134,6 +136,8 @@ fn commands() -> Vec<(i64, IssueCommand)> {
             11,
             HandleInGrid {
                 summary: text(Field::Summary, "talked to the tenant"),
+                evidence: Default::default(),
+                location: None,
             }
             .into(),
         ),

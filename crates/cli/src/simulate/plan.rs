@@ -518,6 +518,8 @@ impl Planner {
             .into(),
             Step::HandleInGrid { summary } => HandleInGrid {
                 summary: text(Field::Summary, summary)?,
+                evidence: Default::default(),
+                location: None,
             }
             .into(),
             Step::Dispatch {
@@ -580,6 +582,8 @@ impl Planner {
             .into(),
             Step::Resolve { summary } => ResolveIssue {
                 summary: text(Field::Summary, summary)?,
+                evidence: Default::default(),
+                location: None,
             }
             .into(),
             Step::Evaluate {

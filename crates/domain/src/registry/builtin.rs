@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use super::{Community, DisplayName, District, Grid, Registry, Street};
 use crate::category::{Category, CategoryCode};
 use crate::jurisdiction::{CommunityCode, DistrictCode, GridCode, StreetCode};
+use crate::location::BoundingBox;
 use crate::time_zone::DistrictTimeZone;
 
 /// The built-in categories: code, display name, default handling deadline in hours.
@@ -30,6 +31,8 @@ const BUILTIN_CATEGORIES: [(&str, &str, u32); 9] = [
 struct SyntheticDistrict {
     code: &'static str,
     display_name: &'static str,
+    /// South, west, north and east edges of the district, in degrees (WGS-84).
+    bounding_box: (f64, f64, f64, f64),
     /// Communities per street, street 1 first.
     communities_per_street: &'static [u32],
     /// Grids of a community, given its street's index (0 for street 1) and its index among
@@ -42,6 +45,7 @@ struct SyntheticDistrict {
 const RUNZHOU: SyntheticDistrict = SyntheticDistrict {
     code: "runzhou",
     display_name: "Runzhou District (synthetic)",
+    bounding_box: (32.08, 119.28, 32.25, 119.50),
     communities_per_street: &[8, 8, 8, 7, 7, 7, 7],
     grids_per_community: |_, community_index| if community_index % 4 == 0 { 7 } else { 6 },
 };
@@ -55,6 +59,7 @@ const DANTU_GRIDS_PER_COMMUNITY: [u32; 5] = [7, 6, 6, 6, 5];
 const DANTU: SyntheticDistrict = SyntheticDistrict {
     code: "dantu",
     display_name: "Dantu District (synthetic)",
+    bounding_box: (31.90, 119.40, 32.25, 119.85),
     communities_per_street: &[9, 8, 7, 7, 7],
     grids_per_community: |street_index, _| DANTU_GRIDS_PER_COMMUNITY[street_index],
 };
@@ -108,6 +113,10 @@ impl Registry {
             code: DistrictCode::from_trusted_string(shape.code.to_owned()),
             display_name: synthetic(shape.display_name.to_owned()),
             time_zone: DistrictTimeZone::asia_shanghai(),
+            bounding_box: {
+                let (south, west, north, east) = shape.bounding_box;
+                BoundingBox::new(south, west, north, east).ok()
+            },
         }];
         let mut streets = Vec::new();
         let mut communities = Vec::new();

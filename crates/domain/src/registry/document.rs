@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{Community, DisplayName, District, Grid, Registry, RegistryError, Street};
 use crate::category::Category;
 use crate::jurisdiction::{CommunityCode, DistrictCode, GridCode, InvalidCodeError, StreetCode};
+use crate::location::{BoundingBox, BoundingBoxFields};
 use crate::time_zone::DistrictTimeZone;
 
 /// The registry file format, read by [`Registry::from_json_str`] and written by
@@ -25,7 +26,7 @@ use crate::time_zone::DistrictTimeZone;
 ///                    "default_handling_deadline_hours": 24}]
 /// }
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegistryDocument {
     /// Districts (one-segment codes), each with its time zone.
@@ -41,7 +42,7 @@ pub struct RegistryDocument {
 }
 
 /// One district in a [`RegistryDocument`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DistrictDocument {
     /// The district code.
@@ -51,6 +52,11 @@ pub struct DistrictDocument {
     /// The IANA time zone its calendar is kept in (`Asia/Shanghai`); required: months,
     /// periods and dates without an offset are read in it (`docs/metrics.md#local-time`).
     pub time_zone: String,
+    /// Optional: the rectangle the district lies in, `{"south": 32.08, "west": 119.28,
+    /// "north": 32.25, "east": 119.50}` in degrees (WGS-84). A location given with a report,
+    /// a handling or a resolution more than 0.05 degrees outside it is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bounding_box: Option<BoundingBoxFields>,
 }
 
 /// One street, community or grid in a [`RegistryDocument`].
@@ -154,10 +160,19 @@ impl Registry {
                     code: code.as_str().to_owned(),
                     reason,
                 })?;
+            let bounding_box = entry
+                .bounding_box
+                .map(BoundingBox::try_from)
+                .transpose()
+                .map_err(|problem| RegistryError::InvalidBoundingBox {
+                    code: code.as_str().to_owned(),
+                    reason: problem.to_string(),
+                })?;
             districts.push(District {
                 code,
                 display_name,
                 time_zone,
+                bounding_box,
             });
         }
 
@@ -258,6 +273,7 @@ impl Registry {
                     code: entry.code.as_str().to_owned(),
                     display_name: entry.display_name.as_str().to_owned(),
                     time_zone: entry.time_zone_name().to_owned(),
+                    bounding_box: entry.bounding_box.map(BoundingBoxFields::from),
                 })
                 .collect(),
             streets: self

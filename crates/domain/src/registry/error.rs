@@ -49,6 +49,14 @@ pub enum RegistryError {
         /// What is wrong with the name.
         reason: String,
     },
+    /// A district's `bounding_box` is not a valid rectangle.
+    #[error("registry districts: {code:?} has an invalid bounding_box: {reason}")]
+    InvalidBoundingBox {
+        /// The district code.
+        code: String,
+        /// What is wrong with the box.
+        reason: String,
+    },
     /// A district's `time_zone` is not a zone of the IANA database.
     #[error("registry districts: {code:?} has an invalid time_zone: {reason}")]
     InvalidTimeZone {

@@ -18,7 +18,10 @@ pub use document::{CategoryDocument, DistrictDocument, JurisdictionDocument, Reg
 pub use error::RegistryError;
 
 use crate::category::{Category, CategoryCode};
+use crate::error::DomainError;
+use crate::field::Field;
 use crate::jurisdiction::{CommunityCode, DistrictCode, GridCode, JurisdictionCode, JurisdictionLevel, StreetCode};
+use crate::location::{BoundingBox, Location};
 use crate::quote::quote_for_message;
 use crate::time_zone::DistrictTimeZone;
 
@@ -31,6 +34,9 @@ pub struct District {
     pub display_name: DisplayName,
     /// The zone its calendar is kept in: months, periods and dates given without an offset.
     time_zone: DistrictTimeZone,
+    /// The rectangle it lies in, if the registry gives one: locations far outside it are
+    /// refused ([`Registry::check_location`]).
+    pub bounding_box: Option<BoundingBox>,
 }
 
 impl District {
@@ -134,6 +140,23 @@ impl Registry {
             .get(code)
             .and_then(|position| self.grids.get(*position))
             .ok_or_else(|| unknown_jurisdiction(code))
+    }
+
+    /// Checks that `location`, given for an issue in `grid`, lies within the bounding box of
+    /// the grid's district (widened by [`crate::BOUNDING_BOX_MARGIN_DEGREES`]), when the
+    /// registry gives the district one; an invalid [`Field::Location`] otherwise.
+    pub fn check_location(&self, grid: &GridCode, location: &Location) -> Result<(), DomainError> {
+        let district = self.district(&grid.district())?;
+        match &district.bounding_box {
+            Some(bounding_box) if !bounding_box.admits(location) => Err(DomainError::InvalidField {
+                field: Field::Location,
+                reason: format!(
+                    "{location} lies far outside district {} ({bounding_box}); check the fix and that latitude and longitude are not swapped",
+                    district.code
+                ),
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// The category with this code.

@@ -118,6 +118,8 @@ pub fn reported() -> IssueEventBody {
         description: text("The light at the gate has been out for a week."),
         reporter_id: person("grid-worker-7"),
         due_at: at(CATEGORY_DEADLINE_HOURS * 60),
+        evidence: Default::default(),
+        location: None,
     })
 }
 
@@ -125,6 +127,8 @@ pub fn reported() -> IssueEventBody {
 pub fn handled_in_grid() -> IssueEventBody {
     IssueEventBody::IssueHandledInGrid(IssueHandledInGrid {
         summary: text("Replaced the bulb."),
+        evidence: Default::default(),
+        location: None,
     })
 }
 
@@ -184,6 +188,8 @@ pub fn committee_decision() -> IssueEventBody {
 pub fn resolved() -> IssueEventBody {
     IssueEventBody::IssueResolved(IssueResolved {
         summary: text("Repaired."),
+        evidence: Default::default(),
+        location: None,
     })
 }
 
@@ -240,6 +246,8 @@ pub fn report_command() -> IssueCommand {
 pub fn handle_in_grid_command() -> IssueCommand {
     HandleInGrid {
         summary: text("Replaced the bulb."),
+        evidence: Default::default(),
+        location: None,
     }
     .into()
 }
@@ -306,6 +314,8 @@ pub fn committee_decision_command() -> IssueCommand {
 pub fn resolve_command() -> IssueCommand {
     ResolveIssue {
         summary: text("Repaired."),
+        evidence: Default::default(),
+        location: None,
     }
     .into()
 }
