@@ -4,6 +4,11 @@
 //! a repeat with the original acknowledgement), and only after a failure that may be
 //! transient.
 //!
+//! [`Client::submit_commands`] sends many commands over one stream (an offline queue being
+//! synced): no automatic retry there, because the remedy for a broken stream is to send the
+//! whole queue again with the same request ids, which the server answers as it did the
+//! first time (the original acknowledgement, or the same refusal).
+//!
 //! [`ClientOptions`] carry who the client is: a bearer token (`glt_<id>_<secret>`), TLS
 //! material for `https://` servers (a CA to trust, a client certificate for mutual TLS),
 //! and, without authentication, the actor to record (docs/security.md).
@@ -40,6 +45,15 @@ use crate::recorded::{ReplayStep, recorded_from_proto, replay_step_from_proto, v
 use crate::stats::{
     BreakdownRow, StatsFilter, breakdown_rows_from_proto, breakdown_to_proto, list_request_to_proto, stats_from_proto,
 };
+use crate::submit::{SubmitResult, SubmittedCommand};
+
+// `Client::upload_evidence` and `Client::get_evidence`, in a file of their own.
+#[path = "evidence_client.rs"]
+mod evidence_client;
+pub use evidence_client::EvidenceBlob;
+
+/// The trait of the command streams [`Client::submit_commands`] takes (`futures`' `Stream`).
+pub use tonic::codegen::tokio_stream::Stream;
 
 /// The status code of a failed call, as gRPC defines them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -63,7 +77,7 @@ pub enum RpcCode {
 }
 
 impl RpcCode {
-    fn of(code: tonic::Code) -> Self {
+    pub(crate) fn of(code: tonic::Code) -> Self {
         match code {
             tonic::Code::Cancelled => RpcCode::Cancelled,
             tonic::Code::InvalidArgument => RpcCode::InvalidArgument,
@@ -83,6 +97,12 @@ impl RpcCode {
             // `Ok` never comes with an error; anything else is unknown.
             tonic::Code::Ok | tonic::Code::Unknown => RpcCode::Unknown,
         }
+    }
+
+    /// The code of its number on the wire (`google.rpc.Code`: 3 is INVALID_ARGUMENT); a
+    /// number that is no code is [`RpcCode::Unknown`].
+    pub fn from_wire(code: i32) -> Self {
+        RpcCode::of(tonic::Code::from_i32(code))
     }
 
     /// Whether a call that failed with this code may succeed if sent again unchanged.
@@ -469,6 +489,57 @@ impl Client {
         Ok(Acknowledgement::try_from(ack)?)
     }
 
+    /// Sends `commands` over one `SubmitCommands` stream as the stream yields them, and
+    /// returns their results as they come ([`SubmitResults`]).
+    ///
+    /// - Every command is answered once, under its request id, with the acknowledgement or
+    ///   the refusal its unary call would have given; a refused command never ends the
+    ///   stream.
+    /// - Commands on the same issue are applied in the order sent; commands on different
+    ///   issues may be applied at once, so results come in the order they complete, not in
+    ///   the order sent: match them to commands by request id.
+    /// - The server takes commands only as fast as it applies them (a bounded window in
+    ///   flight); a faster stream just waits to be read.
+    /// - When `commands` ends, the server finishes and answers what it has, then ends the
+    ///   results.
+    /// - Nothing is retried. If the stream breaks ([`SubmitResults::next`] fails), send the
+    ///   whole queue again on a new stream with the same request ids: what was applied
+    ///   comes back as its original acknowledgement (`duplicate: true`), what was refused is
+    ///   refused again the same way, and the rest is applied, in order.
+    pub async fn submit_commands<Commands>(&self, commands: Commands) -> Result<SubmitResults, ClientError>
+    where
+        Commands: Stream<Item = SubmittedCommand> + Send + 'static,
+    {
+        use tonic::codegen::tokio_stream::StreamExt;
+        let requests = commands.map(SubmittedCommand::into_proto);
+        let mut issues = self.issues.clone();
+        // The stream opens as soon as the server answers with its headers; only that waits
+        // for at most the policy's timeout, not the commands.
+        let opening = issues.submit_commands(requests);
+        let response = match tokio::time::timeout(self.retry.timeout, opening).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(status)) => return Err(ClientError::of_status(&status)),
+            Err(_elapsed) => {
+                return Err(ClientError::Rpc {
+                    code: RpcCode::DeadlineExceeded,
+                    message: format!("the server did not open the stream within {:?}", self.retry.timeout),
+                });
+            }
+        };
+        Ok(SubmitResults {
+            stream: response.into_inner(),
+        })
+    }
+
+    /// [`Client::submit_commands`] for a queue at hand (a list read from a file, say).
+    pub async fn submit_command_list<Commands>(&self, commands: Commands) -> Result<SubmitResults, ClientError>
+    where
+        Commands: IntoIterator<Item = SubmittedCommand>,
+        Commands::IntoIter: Send + 'static,
+    {
+        self.submit_commands(tonic::codegen::tokio_stream::iter(commands)).await
+    }
+
     /// An issue's current state.
     pub async fn get_issue(&self, issue_id: IssueId) -> Result<IssueView, ClientError> {
         let request = proto::GetIssueRequest {
@@ -705,5 +776,35 @@ impl EventStream {
             Ok(None) => Ok(None),
             Err(status) => Err(ClientError::of_status(&status)),
         }
+    }
+}
+
+/// The results of [`Client::submit_commands`], in the order the server sends them (the
+/// order commands complete).
+#[derive(Debug)]
+pub struct SubmitResults {
+    stream: tonic::Streaming<proto::SubmitCommandsResponse>,
+}
+
+impl SubmitResults {
+    /// The next command's result; `None` once every command sent has been answered and the
+    /// stream has ended. An error means the stream broke (the server went away or is
+    /// shutting down, the connection was cut): the commands not answered yet may or may not
+    /// have been applied, so send them again with the same request ids.
+    pub async fn next(&mut self) -> Result<Option<SubmitResult>, ClientError> {
+        match self.stream.message().await {
+            Ok(Some(response)) => Ok(Some(SubmitResult::try_from(response)?)),
+            Ok(None) => Ok(None),
+            Err(status) => Err(ClientError::of_status(&status)),
+        }
+    }
+
+    /// Every result still to come, until the stream ends.
+    pub async fn collect_all(mut self) -> Result<Vec<SubmitResult>, ClientError> {
+        let mut results = Vec::new();
+        while let Some(result) = self.next().await? {
+            results.push(result);
+        }
+        Ok(results)
     }
 }

@@ -13,7 +13,9 @@
 //! - [`checkpoint`]: the log's checkpoints as C2SP signed notes, the Ed25519 signer and
 //!   verifier keys, their text formats; [`proofs`]: inclusion and consistency proofs checked
 //!   against opened checkpoints (docs/audit.md). Pure, for the server and every client.
-//! - [`client::Client`]: the typed client every client-side command uses.
+//! - [`client::Client`]: the typed client every client-side command uses; its
+//!   `submit_commands` sends a queue of [`SubmittedCommand`]s over one stream and gets a
+//!   [`SubmitResult`] per command.
 //! - [`GridledgerCodec`]: the codec of every service and client: a request that does not
 //!   decode is INVALID_ARGUMENT, a command is at most [`MAX_COMMAND_REQUEST_BYTES`] as
 //!   received, a unary call carries one request message.
@@ -35,6 +37,7 @@ mod node;
 pub mod proofs;
 mod recorded;
 mod stats;
+mod submit;
 
 pub mod proto {
     //! Code generated from `proto/gridledger/v1/gridledger.proto`; nothing else lives here.
@@ -76,3 +79,4 @@ pub use stats::{
     breakdown_to_proto, category_filter_from_proto, list_filter_from_proto, list_request_to_proto, scope_from_proto,
     stats_from_proto, stats_to_proto,
 };
+pub use submit::{CommandRefusal, SubmitResult, SubmittedCommand};

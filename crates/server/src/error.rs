@@ -1,6 +1,6 @@
-//! `ServiceError`: every way an RPC can fail, and the one place that maps them to `tonic::Status` (and, for the HTTP API, to an [`HttpError`] with the same code and message).
+//! `ServiceError`: every way an RPC can fail, and the one place that maps them to `tonic::Status` (and, for the HTTP API, to an [`HttpError`] with the same code and message; for a command of a `SubmitCommands` stream, to a `CommandError` with the same code and message).
 
-use gridledger_api::{EventDecodeError, WireError};
+use gridledger_api::{EventDecodeError, WireError, proto};
 use gridledger_domain::{DomainError, DomainErrorKind, RegistryError};
 use gridledger_eventlog::{EventLogError, Position};
 use gridledger_projections::ProjectionError;
@@ -66,6 +66,51 @@ pub enum ServiceError {
     /// Access control refused the call (docs/security.md).
     #[error(transparent)]
     Auth(#[from] crate::auth::AuthError),
+    /// The evidence store refused an upload (its size, bytes or media type), found a blob
+    /// damaged, or failed.
+    #[error("{}", evidence_message(.0))]
+    Evidence(#[from] gridledger_evidence::EvidenceError),
+    /// A command references a blob the evidence store does not hold as the ref states it.
+    #[error("evidence {sha256}: {problem}")]
+    EvidenceNotHeld { sha256: String, problem: String },
+    /// `GetEvidence` of a blob that the issue's events do not reference.
+    #[error("issue {issue_id} references no evidence {sha256}")]
+    EvidenceNotReferenced { issue_id: String, sha256: String },
+    /// An issue references a blob that this node's evidence store does not hold (lost, or
+    /// a log restored without its evidence).
+    #[error("issue {issue_id} references evidence {sha256}, which this node's evidence store does not hold")]
+    EvidenceMissing { issue_id: String, sha256: String },
+    /// An upload whose client sent no chunk for too long; the partial upload was removed.
+    #[error("no chunk arrived for {seconds} s: the upload was abandoned")]
+    EvidenceUploadIdle { seconds: u64 },
+    /// The request stream of a client-streaming call failed (a message that does not decode
+    /// or is too large, a cut connection): answered with the stream's own code and message.
+    #[error("{}", .0.message())]
+    RequestStream(tonic::Status),
+}
+
+/// The wire field an evidence refusal is about: `size` (declared 0 or too many), `data`
+/// (more or fewer bytes than declared), `media_type` (bytes of a type not accepted, or not
+/// the one claimed), `sha256`; none for a damaged blob or a storage failure.
+fn evidence_field(error: &gridledger_evidence::EvidenceError) -> Option<&'static str> {
+    use gridledger_evidence::EvidenceError;
+    match error {
+        EvidenceError::Empty | EvidenceError::TooLarge { .. } => Some("size"),
+        EvidenceError::SizeExceeded { .. } | EvidenceError::Truncated { .. } => Some("data"),
+        EvidenceError::ClaimedMediaTypeNotAccepted { .. }
+        | EvidenceError::MediaTypeNotAccepted { .. }
+        | EvidenceError::MediaTypeMismatch { .. } => Some("media_type"),
+        EvidenceError::DigestMismatch { .. } => Some("sha256"),
+        EvidenceError::Damaged { .. } | EvidenceError::Io { .. } => None,
+    }
+}
+
+/// An evidence error's message: a refusal names its wire field like a [`WireError`].
+fn evidence_message(error: &gridledger_evidence::EvidenceError) -> String {
+    match evidence_field(error) {
+        Some(field) => format!("invalid {field}: {error}"),
+        None => error.to_string(),
+    }
 }
 
 impl From<DomainError> for ServiceError {
@@ -113,6 +158,26 @@ impl ServiceError {
             | ServiceError::FirstAttemptInFlight { .. } => Code::Unavailable,
             ServiceError::Auth(crate::auth::AuthError::Unauthenticated { .. }) => Code::Unauthenticated,
             ServiceError::Auth(crate::auth::AuthError::PermissionDenied { .. }) => Code::PermissionDenied,
+            ServiceError::Evidence(evidence) => {
+                use gridledger_evidence::EvidenceError;
+                match evidence {
+                    EvidenceError::TooLarge { .. } => Code::ResourceExhausted,
+                    EvidenceError::Empty
+                    | EvidenceError::SizeExceeded { .. }
+                    | EvidenceError::Truncated { .. }
+                    | EvidenceError::ClaimedMediaTypeNotAccepted { .. }
+                    | EvidenceError::MediaTypeNotAccepted { .. }
+                    | EvidenceError::MediaTypeMismatch { .. }
+                    | EvidenceError::DigestMismatch { .. } => Code::InvalidArgument,
+                    EvidenceError::Damaged { .. } => Code::DataLoss,
+                    EvidenceError::Io { .. } => Code::Internal,
+                }
+            }
+            ServiceError::EvidenceNotHeld { .. } => Code::FailedPrecondition,
+            ServiceError::EvidenceNotReferenced { .. } => Code::NotFound,
+            ServiceError::EvidenceMissing { .. } => Code::DataLoss,
+            ServiceError::EvidenceUploadIdle { .. } => Code::DeadlineExceeded,
+            ServiceError::RequestStream(status) => status.code(),
         }
     }
 }
@@ -137,7 +202,7 @@ pub(crate) fn with_sources(error: &dyn std::error::Error) -> String {
 /// at debug level.
 fn log_failure(code: Code, message: &str) {
     match code {
-        Code::Internal => tracing::error!(error = %message, "request failed on the server side"),
+        Code::Internal | Code::DataLoss => tracing::error!(error = %message, "request failed on the server side"),
         Code::Unavailable => tracing::warn!(error = %message, "request refused: unavailable"),
         _ => tracing::debug!(error = %message, ?code, "request refused"),
     }
@@ -206,7 +271,46 @@ impl ServiceError {
             },
             ServiceError::IssueNotFound { .. } => Some("issue_id"),
             ServiceError::PositionNotInTree { .. } => Some("position"),
+            ServiceError::Evidence(evidence) => evidence_field(evidence),
+            ServiceError::EvidenceNotReferenced { .. } => Some("sha256"),
             _ => None,
+        }
+    }
+}
+
+impl ServiceError {
+    /// The wire field a command's refusal is about, as the request spells it: the field of
+    /// an invalid value (`title`, `meta.request_id`, `due_at`), `grid_code` and `category`
+    /// for a report naming what the registry lacks, `duplicate_of` for a withdrawal as the
+    /// duplicate of an issue that does not exist.
+    fn command_field(&self) -> Option<&'static str> {
+        match self {
+            ServiceError::Refused(WireError::InvalidField { field, .. }) => Some(field),
+            ServiceError::Refused(WireError::Domain(DomainError::Registry(registry))) => match registry {
+                RegistryError::UnknownJurisdiction { .. } => Some("grid_code"),
+                RegistryError::UnknownCategory { .. } => Some("category"),
+                _ => None,
+            },
+            ServiceError::DuplicateOfNotFound { .. } => Some("duplicate_of"),
+            ServiceError::EvidenceNotHeld { .. } => Some("evidence"),
+            _ => None,
+        }
+    }
+
+    /// A command's failure as a `SubmitCommands` stream answers it: the code and message of
+    /// the status its unary call would have got (and logged the same way), the field at
+    /// fault, and whether the same command may succeed later (`retryable`: the failures that
+    /// are UNAVAILABLE: the log or a task unavailable, an issue contended, a first attempt
+    /// still in flight).
+    pub(crate) fn into_command_error(self) -> proto::CommandError {
+        let code = self.code();
+        let message = with_sources(&self);
+        log_failure(code, &message);
+        proto::CommandError {
+            code: code as i32,
+            message,
+            field: self.command_field().unwrap_or_default().to_owned(),
+            retryable: code == Code::Unavailable,
         }
     }
 }

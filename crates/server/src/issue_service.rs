@@ -24,6 +24,10 @@ pub(crate) struct IssueServiceImpl {
     pub(crate) store: IssueStore,
     /// Its issue facts answer ListIssues' filters.
     pub(crate) governance: Arc<LiveGovernance>,
+    /// What the SubmitCommands streams share: the refusals remembered for replays.
+    pub(crate) submissions: Arc<crate::submit_commands::SubmitCommandsShared>,
+    /// The photos and videos of UploadEvidence and GetEvidence (`<data dir>/evidence`).
+    pub(crate) evidence: gridledger_evidence::EvidenceStore,
 }
 
 // A command request's size (its encoded size as received, unknown fields included) is
@@ -139,31 +143,47 @@ impl proto::issue_service_server::IssueService for IssueServiceImpl {
         self.run(request).await
     }
 
-    type SubmitCommandsStream =
-        std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<proto::SubmitCommandsResponse, Status>> + Send>>;
+    type SubmitCommandsStream = crate::submit_commands::SubmitCommandsResponses;
 
+    /// Many commands over one stream, each run as its unary RPC would be
+    /// (`crate::submit_commands`).
     async fn submit_commands(
         &self,
-        _request: Request<tonic::Streaming<proto::SubmitCommandsRequest>>,
+        request: Request<tonic::Streaming<proto::SubmitCommandsRequest>>,
     ) -> Result<Response<Self::SubmitCommandsStream>, Status> {
-        Err(Status::unimplemented("SubmitCommands is not built yet"))
+        Ok(Response::new(crate::submit_commands::submit_commands(
+            &self.store,
+            &self.submissions,
+            request,
+        )))
     }
 
+    /// A photo or video into the evidence store (`crate::evidence_service`).
     async fn upload_evidence(
         &self,
-        _request: Request<tonic::Streaming<proto::EvidenceChunk>>,
+        request: Request<tonic::Streaming<proto::EvidenceChunk>>,
     ) -> Result<Response<proto::EvidenceRef>, Status> {
-        Err(Status::unimplemented("UploadEvidence is not built yet"))
+        let reference = crate::evidence_service::upload_evidence(
+            &self.evidence,
+            request.into_inner(),
+            crate::evidence_service::UPLOAD_IDLE_TIMEOUT,
+        )
+        .await?;
+        Ok(Response::new(reference))
     }
 
-    type GetEvidenceStream =
-        std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<proto::EvidenceChunk, Status>> + Send>>;
+    type GetEvidenceStream = crate::evidence_service::EvidenceChunks;
 
+    /// A blob an issue in scope references, in chunks (`crate::evidence_service`).
     async fn get_evidence(
         &self,
-        _request: Request<proto::GetEvidenceRequest>,
+        request: Request<proto::GetEvidenceRequest>,
     ) -> Result<Response<Self::GetEvidenceStream>, Status> {
-        Err(Status::unimplemented("GetEvidence is not built yet"))
+        let principal = auth::principal_of(&request);
+        let chunks =
+            crate::evidence_service::get_evidence(&self.store, &self.evidence, principal.as_deref(), request.get_ref())
+                .await?;
+        Ok(Response::new(chunks))
     }
 
     async fn get_issue(&self, request: Request<proto::GetIssueRequest>) -> Result<Response<proto::Issue>, Status> {

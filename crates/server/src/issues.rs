@@ -12,6 +12,8 @@ use gridledger_eventlog::{
     AppendOutcome, AppendRequest, EventLog, EventLogError, ExpectedRevision, RecordedEvent, RequestId, StreamId,
 };
 
+use gridledger_evidence::EvidenceStore;
+
 use crate::auth::{self, Principal};
 use crate::error::ServiceError;
 
@@ -37,6 +39,8 @@ impl LoadedIssue {
 pub(crate) struct IssueStore {
     pub(crate) log: EventLog,
     pub(crate) registry: Arc<Registry>,
+    /// The photos and videos commands may reference (`<data dir>/evidence`).
+    pub(crate) evidence: EvidenceStore,
 }
 
 pub(crate) fn now() -> Timestamp {
@@ -132,6 +136,7 @@ impl IssueStore {
             if attempts == 1 {
                 self.check_duplicate_of_exists(&request.command)?;
                 self.check_location_in_district(&request.command, &loaded.state)?;
+                self.check_evidence_held(&request.command).await?;
             }
             let expected_revision = current_revision.map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact);
             let append = AppendRequest {
@@ -203,6 +208,49 @@ impl IssueStore {
         }
         if let (Some(location), Some(issue)) = (command.location(), state.issue()) {
             self.registry.check_location(&issue.grid, location)?;
+        }
+        Ok(())
+    }
+
+    /// Every blob the command references is held by the evidence store, with the size and
+    /// media type the ref states (FAILED_PRECONDITION otherwise): an event never names a
+    /// photo the node cannot produce.
+    async fn check_evidence_held(&self, command: &IssueCommand) -> Result<(), ServiceError> {
+        let references = command.evidence().to_vec();
+        if references.is_empty() {
+            return Ok(());
+        }
+        let store = self.evidence.clone();
+        let held = tokio::task::spawn_blocking(move || {
+            references
+                .into_iter()
+                .map(|reference| store.stat(&reference.sha256).map(|held| (reference, held)))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await
+        .map_err(|source| ServiceError::Task {
+            task: "looking up evidence",
+            source,
+        })??;
+        for (reference, held) in held {
+            match held {
+                None => {
+                    return Err(ServiceError::EvidenceNotHeld {
+                        sha256: reference.sha256.to_hex(),
+                        problem: "the node holds no such blob: upload it with UploadEvidence first".to_owned(),
+                    });
+                }
+                Some(held) if held.size != reference.size || held.media_type != reference.media_type => {
+                    return Err(ServiceError::EvidenceNotHeld {
+                        sha256: reference.sha256.to_hex(),
+                        problem: format!(
+                            "the node holds it as {} bytes of {}, not {} bytes of {}",
+                            held.size, held.media_type, reference.size, reference.media_type
+                        ),
+                    });
+                }
+                Some(_) => {}
+            }
         }
         Ok(())
     }

@@ -13,6 +13,7 @@ mod checkpoint_witness;
 mod checkpoints;
 mod districts;
 mod error;
+mod evidence_service;
 mod governance;
 mod http;
 mod issue_service;
@@ -24,6 +25,7 @@ mod outbox;
 mod run;
 mod stats_node;
 mod stats_service;
+mod submit_commands;
 mod transport;
 mod wire_guard;
 
@@ -35,4 +37,5 @@ pub use run::{
     MAX_REQUEST_BYTES, NatsOutboxSettings, RunningServer, ServerConfig, ServerError, start, start_with_limits,
 };
 pub use stats_node::{StatsNodeConfig, district_of_stream, start_stats_node, start_stats_node_with_limits};
+pub use submit_commands::{REMEMBERED_REFUSALS, SUBMIT_COMMANDS_RESPONSE_BUFFER, SUBMIT_COMMANDS_WINDOW};
 pub use transport::{RESERVED_DESCRIPTORS, TransportLimits};

@@ -412,10 +412,18 @@ fn a_path_is_labelled_from_fixed_lists_only() {
     for (service, method) in known_methods() {
         let kind = CallKind::of_path(&format!("/{service}/{method}"));
         assert_eq!((kind.service, kind.method), (service, method));
-        let is_read = ["GetIssue", "ListIssues"].contains(&method);
+        // The reads, and the streams: SubmitCommands carries commands but is not one.
+        let is_not_a_command = [
+            "GetIssue",
+            "ListIssues",
+            "SubmitCommands",
+            "UploadEvidence",
+            "GetEvidence",
+        ]
+        .contains(&method);
         assert_eq!(
             kind.command.is_some(),
-            service == ISSUE_SERVICE && !is_read,
+            service == ISSUE_SERVICE && !is_not_a_command,
             "{service}/{method}"
         );
     }
@@ -766,13 +774,17 @@ impl World {
         )
         .await?;
         let registry_for_checkpoints = registry.clone();
+        let evidence = crate::run::open_evidence(&config.data_dir).await?;
         let store = IssueStore {
             log: log.clone(),
             registry: Arc::new(registry),
+            evidence: evidence.clone(),
         };
         let issue_service = proto::issue_service_server::IssueServiceServer::new(IssueServiceImpl {
             store: store.clone(),
             governance: governance.clone(),
+            submissions: Arc::default(),
+            evidence,
         });
         let (_shutting_down, shutdown_begun) = watch::channel(false);
         let (checkpoints, _checkpoint_task) = crate::checkpoints::start_checkpoints(

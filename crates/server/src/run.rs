@@ -88,6 +88,12 @@ pub enum ServerError {
         #[source]
         source: EventLogError,
     },
+    #[error("cannot open the evidence store in {}", directory.display())]
+    Evidence {
+        directory: PathBuf,
+        #[source]
+        source: gridledger_evidence::EvidenceError,
+    },
     #[error("closing the event log failed")]
     Close(#[source] EventLogError),
     #[error("cannot listen on {address}")]
@@ -170,6 +176,18 @@ pub(crate) async fn open_log(data_dir: &std::path::Path) -> Result<EventLog, Ser
         .map_err(|source| ServerError::Log { data_dir, source })
 }
 
+/// Opens (or creates) the evidence store in `<data_dir>/evidence`, off the async threads;
+/// what uploads cut short by a crash left in it is removed.
+pub(crate) async fn open_evidence(
+    data_dir: &std::path::Path,
+) -> Result<gridledger_evidence::EvidenceStore, ServerError> {
+    let directory = data_dir.join(gridledger_evidence::EVIDENCE_DIRECTORY);
+    let opening = directory.clone();
+    tokio::task::spawn_blocking(move || gridledger_evidence::EvidenceStore::open(opening))
+        .await?
+        .map_err(|source| ServerError::Evidence { directory, source })
+}
+
 /// The district a node with `--nats` publishes: its registry must list exactly one.
 fn district_of(registry: &Registry) -> Result<gridledger_domain::DistrictCode, ServerError> {
     match registry.districts() {
@@ -212,11 +230,14 @@ pub async fn start_with_limits(
         None => None,
     };
     let log = open_log(&config.data_dir).await?;
+    // After the log, whose lock keeps a second server off the same data directory.
+    let evidence = open_evidence(&config.data_dir).await?;
 
     let registry = Arc::new(config.registry);
     let store = IssueStore {
         log: log.clone(),
         registry: registry.clone(),
+        evidence: evidence.clone(),
     };
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     // Serving until the projection says otherwise (it reports its own failures).
@@ -240,6 +261,8 @@ pub async fn start_with_limits(
     let issue_service = proto::issue_service_server::IssueServiceServer::new(IssueServiceImpl {
         store: store.clone(),
         governance: live_governance.clone(),
+        submissions: Arc::default(),
+        evidence: evidence.clone(),
     })
     .max_decoding_message_size(MAX_DECODED_REQUEST_BYTES);
     let districts = Arc::new(Districts::new(
@@ -314,6 +337,8 @@ pub async fn start_with_limits(
                 replicas: settings.replicas,
                 ..outbox_config.settings
             };
+            // Each event's photos and videos go to the district's evidence bucket before it.
+            outbox_config.evidence = Some(evidence.clone());
             let outbox = start_outbox(log.clone(), outbox_config);
             tokio::spawn(report_outbox_health(
                 outbox.status(),

@@ -5,7 +5,9 @@
 //! For each call to a method that is not open (health and reflection are):
 //! 1. authenticate: `authorization: Bearer glt_<id>_<secret>`, or else the subject CN of a
 //!    client certificate verified by mutual TLS; otherwise UNAUTHENTICATED;
-//! 2. the method's row must admit the principal's role; otherwise PERMISSION_DENIED;
+//! 2. the method's row must admit the principal's role; otherwise PERMISSION_DENIED (and
+//!    each command of a `SubmitCommands` stream again, by the row of its unary RPC:
+//!    [`authorize_streamed_command`]);
 //! 3. a whole-log method needs scopes covering every district of the registry;
 //! 4. the actor is the principal: an `x-gridledger-actor` header naming someone else is
 //!    PERMISSION_DENIED, and the header is set to the principal's id;
@@ -22,6 +24,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use gridledger_api::ACTOR_METADATA_KEY;
+use gridledger_domain::CommandKind;
 use tonic::codegen::Service;
 use tonic::codegen::http::{self, HeaderValue, header::AUTHORIZATION};
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
@@ -31,7 +34,7 @@ use super::AuthError;
 use super::principals::{MALFORMED_TOKEN, Principal, PrincipalSet};
 use super::reload::AuthState;
 use super::scope::Authenticated;
-use super::table::{Access, PathAccess, ScopeRule, path_access};
+use super::table::{Access, ISSUE_SERVICE, PathAccess, ScopeRule, access_rule, path_access};
 use super::token::parse_token;
 
 const NO_CREDENTIALS: &str =
@@ -166,26 +169,9 @@ impl AuthState {
         };
         let principal = self.authenticate(request)?;
         let Some(access) = access else {
-            return Err((
-                AuthError::denied(format!(
-                    "{} is not in the access table: no principal may call it",
-                    request.uri().path()
-                )),
-                AuthFailure::RoleDenied,
-            ));
+            return Err((unlisted(request.uri().path()), AuthFailure::RoleDenied));
         };
-        if !access.allows(principal.role) {
-            let roles: Vec<&str> = access.roles.iter().map(|role| role.as_str()).collect();
-            return Err((
-                AuthError::denied(format!(
-                    "principal {principal} may not call {}/{}: it is for {}",
-                    access.service,
-                    access.method,
-                    roles.join(", ")
-                )),
-                AuthFailure::RoleDenied,
-            ));
-        }
+        require_role(&principal, access).map_err(|error| (error, AuthFailure::RoleDenied))?;
         if access.scope == ScopeRule::WholeLog {
             self.require_whole_log(&principal, access)
                 .map_err(|error| (error, AuthFailure::ScopeDenied))?;
@@ -282,6 +268,37 @@ impl AuthState {
             access.method,
             uncovered.join(", ")
         )))
+    }
+}
+
+/// Step 2: refuses a principal whose role `access` does not admit, naming the method and
+/// the roles it is for.
+fn require_role(principal: &Principal, access: &Access) -> Result<(), AuthError> {
+    if access.allows(principal.role) {
+        return Ok(());
+    }
+    let roles: Vec<&str> = access.roles.iter().map(|role| role.as_str()).collect();
+    Err(AuthError::denied(format!(
+        "principal {principal} may not call {}/{}: it is for {}",
+        access.service,
+        access.method,
+        roles.join(", ")
+    )))
+}
+
+/// The refusal of a method the table does not list (`path` is `/package.Service/Method`).
+fn unlisted(path: &str) -> AuthError {
+    AuthError::denied(format!("{path} is not in the access table: no principal may call it"))
+}
+
+/// Step 2 for one command of a `SubmitCommands` stream (the stream itself has passed the
+/// layer): the principal's role must be one the unary RPC of the same name admits, so a
+/// command is refused in a stream exactly as its unary call would be (the same message).
+/// The scope is checked later, as for the unary call, on the issue (`authorize_command`).
+pub(crate) fn authorize_streamed_command(principal: &Principal, kind: CommandKind) -> Result<(), AuthError> {
+    match access_rule(ISSUE_SERVICE, kind.as_str()) {
+        Some(access) => require_role(principal, access),
+        None => Err(unlisted(&format!("/{ISSUE_SERVICE}/{kind}"))),
     }
 }
 

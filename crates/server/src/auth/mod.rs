@@ -26,7 +26,7 @@ mod token;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub(crate) use layer::AuthFailure;
+pub(crate) use layer::{AuthFailure, authorize_streamed_command};
 pub use layer::{AuthLayer, AuthService};
 pub(crate) use policy::{Security, prepare};
 pub use policy::{SecurityError, TlsConfig};

@@ -91,6 +91,11 @@ pub enum ScopeRule {
     /// The call reveals hashes and sizes of the whole log and nothing of any event or issue
     /// (checkpoints and Merkle proofs): any scope of the principal will do.
     HashesOnly,
+    /// The call stores a blob of evidence (`UploadEvidence`): it names no issue, and the
+    /// blob reveals nothing to anyone until a command in the sender's scope references it;
+    /// it is then read through that issue, in the reader's scope (`GetEvidence`, by
+    /// [`ScopeRule::Issue`]). Any scope of the principal will do.
+    EvidenceUpload,
 }
 
 /// One row of the decision table.
@@ -114,6 +119,8 @@ impl Access {
 }
 
 const ISSUES: &str = "gridledger.v1.IssueService";
+/// The service of the lifecycle commands, whose RPCs are named after them.
+pub(crate) const ISSUE_SERVICE: &str = ISSUES;
 const STATS: &str = "gridledger.v1.StatsService";
 const AUDIT: &str = "gridledger.v1.AuditService";
 
@@ -127,13 +134,15 @@ const fn row(service: &'static str, method: &'static str, roles: &'static [Role]
 }
 
 use Role::{Admin, Analyst, Auditor, Committee, Community, GridWorker};
-use ScopeRule::{Filter, HashesOnly, Issue, WholeLog};
+use ScopeRule::{EvidenceUpload, Filter, HashesOnly, Issue, WholeLog};
 
 /// Every RPC of the contract and the roles that may call it. A method missing here is
 /// refused to everyone (PERMISSION_DENIED), so a new RPC is closed until it gets a row.
 ///
 /// Beyond role and scope, one condition needs the issue's state and is checked with the
 /// scope (`authorize_command`): a `committee` principal resolves only ESCALATED issues.
+/// `SubmitCommands` carries the other commands: each of its commands must also be allowed
+/// by the row of the unary RPC of the same name.
 pub const ACCESS_TABLE: &[Access] = &[
     row(ISSUES, "ReportIssue", &[GridWorker, Admin], Issue),
     row(ISSUES, "HandleInGrid", &[GridWorker, Admin], Issue),
@@ -149,6 +158,28 @@ pub const ACCESS_TABLE: &[Access] = &[
     row(ISSUES, "WithdrawIssue", &[Community, Admin], Issue),
     row(ISSUES, "GetIssue", &[Analyst, Admin], Issue),
     row(ISSUES, "ListIssues", &[Analyst, Admin], Filter),
+    // Every role that may send a command; each command of the stream is then checked
+    // against the row of its unary RPC (`authorize_streamed_command`).
+    row(
+        ISSUES,
+        "SubmitCommands",
+        &[GridWorker, Community, Committee, Admin],
+        Issue,
+    ),
+    // The roles whose commands carry photos and videos (reports, handlings, resolutions).
+    row(
+        ISSUES,
+        "UploadEvidence",
+        &[GridWorker, Community, Committee, Admin],
+        EvidenceUpload,
+    ),
+    // Every role that reads an issue in some way; the issue named must be in scope.
+    row(
+        ISSUES,
+        "GetEvidence",
+        &[GridWorker, Community, Committee, Analyst, Auditor, Admin],
+        Issue,
+    ),
     row(STATS, "GetGovernanceStats", &[Analyst, Admin], Filter),
     row(STATS, "BreakdownGovernanceStats", &[Analyst, Admin], Filter),
     row(AUDIT, "ReadIssueHistory", &[Auditor, Admin], Issue),
@@ -250,6 +281,18 @@ mod tests {
         for access in ACCESS_TABLE {
             assert!(access.allows(Role::Admin), "{}", access.method);
             assert!(access.roles.len() >= 2, "{}", access.method);
+        }
+    }
+
+    #[test]
+    fn submit_commands_admits_exactly_the_roles_that_may_send_a_command() {
+        let stream = access_rule(ISSUES, "SubmitCommands").expect("SubmitCommands has a row");
+        assert_eq!(stream.scope, ScopeRule::Issue);
+        for role in Role::ALL {
+            let sends_a_command = gridledger_domain::CommandKind::ALL
+                .iter()
+                .any(|kind| access_rule(ISSUES, kind.as_str()).is_some_and(|access| access.allows(role)));
+            assert_eq!(stream.allows(role), sends_a_command, "{role}");
         }
     }
 
