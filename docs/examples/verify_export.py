@@ -19,7 +19,11 @@ bytes and SHA-256 (hashlib). It checks that:
   * the convenience `decoded` object, which the hash does not cover, agrees with the
     record wherever it names a field (position, stream_id, revision, event_id, event_type,
     recorded_at, occurred_at, actor_id, request_id, stream_prev_hash);
-  * optionally, that the last hash is the head hash you obtained elsewhere.
+  * optionally, that the last hash is the head hash you obtained elsewhere;
+  * optionally (--evidence DIR), the photos and videos the events reference, as
+    `gridledger audit export --evidence DIR` writes them: for every EvidenceRef in every
+    event body (read from the hashed record, proto/gridledger/v1/events.proto), the file
+    DIR/<64 hex of its SHA-256> exists, has the ref's size, and its SHA-256 is the ref's.
 
 No third-party module is needed. The record's fields are read by the small protobuf
 wire-format reader below (an EventRecord has only varint and length-delimited fields).
@@ -28,11 +32,14 @@ and the two decodes must agree; if it is not, the script says how to install it
 (`python3 -m pip install protobuf`) on standard error and verifies without it.
 
 Usage:
-    python3 verify_export.py EXPORT.jsonl [--expect-head-hash HEX]
+    python3 verify_export.py EXPORT.jsonl [--expect-head-hash HEX] [--evidence DIR]
 
-Prints `ok: N events verified, head position P, head hash H` and exits 0, or prints
+Prints `ok: N events verified, head position P, head hash H` (and, with --evidence,
+`ok: B evidence blobs verified (S bytes) in DIR`) and exits 0, or prints
 `FAILED at position P: reason` (or `FAILED: reason` for an unreadable or empty file) and
-exits 1.
+exits 1. With --evidence, every blob that is missing or damaged gets a line of its own,
+`FAILED at position P: evidence <hex> ...` with P the first event that references it, and
+a last line `FAILED: K of B evidence blobs missing or damaged ...`.
 """
 
 import argparse
@@ -40,6 +47,7 @@ import base64
 import binascii
 import hashlib
 import json
+import os
 import sys
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -103,15 +111,10 @@ def _read_varint(data, offset):
     raise RecordDecodeError("varint longer than 10 bytes")
 
 
-def decode_event_record(data):
-    """Decodes EventRecord bytes into a dict of its eleven fields (proto3 defaults when absent).
-
-    As protobuf readers do, it takes fields in any order, lets the last occurrence of a
-    field win and skips unknown fields. It is stricter in one respect: a known field with
-    the wrong wire type is an error (protobuf would keep it as an unknown field), as are a
-    truncated field, a group, a field number out of range and a string that is not UTF-8.
-    """
-    record = {name: _DEFAULTS[kind] for name, _number, kind in EVENT_RECORD_FIELDS}
+def _wire_fields(data):
+    """Yields (field number, wire type, value) for each field of the protobuf message in
+    `data`: an int for a varint, bytes otherwise. A truncated field, a group or a field
+    number out of range is a RecordDecodeError."""
     offset = 0
     while offset < len(data):
         key, offset = _read_varint(data, offset)
@@ -134,8 +137,20 @@ def decode_event_record(data):
                 raise RecordDecodeError(f"field {number} is truncated")
             value, offset = bytes(data[offset : offset + length]), offset + length
         else:
-            raise RecordDecodeError(f"field {number} has wire type {wire_type}, which an EventRecord never uses")
+            raise RecordDecodeError(f"field {number} has wire type {wire_type}, which gridledger never uses")
+        yield number, wire_type, value
 
+
+def decode_event_record(data):
+    """Decodes EventRecord bytes into a dict of its eleven fields (proto3 defaults when absent).
+
+    As protobuf readers do, it takes fields in any order, lets the last occurrence of a
+    field win and skips unknown fields. It is stricter in one respect: a known field with
+    the wrong wire type is an error (protobuf would keep it as an unknown field), as are a
+    truncated field, a group, a field number out of range and a string that is not UTF-8.
+    """
+    record = {name: _DEFAULTS[kind] for name, _number, kind in EVENT_RECORD_FIELDS}
+    for number, wire_type, value in _wire_fields(data):
         if number not in _FIELDS_BY_NUMBER:
             continue  # unknown fields are skipped, as protobuf readers do
         name, kind = _FIELDS_BY_NUMBER[number]
@@ -151,6 +166,56 @@ def decode_event_record(data):
                 raise RecordDecodeError(f"field {name} is not UTF-8: {error}") from None
         record[name] = value
     return record
+
+
+# gridledger.v1.IssueEventBody (proto/gridledger/v1/events.proto): the variants of its
+# `body` oneof that carry evidence, and the number of their `repeated EvidenceRef evidence`.
+EVIDENCE_FIELD_OF_VARIANT = {
+    1: ("IssueReported", 9),
+    2: ("IssueHandledInGrid", 3),
+    9: ("IssueResolved", 3),
+}
+
+
+def decode_evidence_refs(event_body):
+    """The EvidenceRefs of an encoded IssueEventBody (the record's `event` bytes), in order,
+    each a dict with `sha256` (32 bytes), `size` and `media_type`. A body whose variant
+    carries no evidence has none."""
+    variant = None
+    for number, wire_type, value in _wire_fields(event_body):
+        if number in EVIDENCE_FIELD_OF_VARIANT:
+            if wire_type != _LENGTH_DELIMITED:
+                raise RecordDecodeError(f"event body field {number} has wire type {wire_type}, expected 2")
+            variant = (number, value)
+        elif 1 <= number <= 12:
+            variant = None  # another member of the oneof: the last one set wins
+    if variant is None:
+        return []
+    number, message = variant
+    name, evidence_field = EVIDENCE_FIELD_OF_VARIANT[number]
+    refs = []
+    for field, wire_type, value in _wire_fields(message):
+        if field != evidence_field:
+            continue
+        if wire_type != _LENGTH_DELIMITED:
+            raise RecordDecodeError(f"{name}.evidence has wire type {wire_type}, expected 2")
+        ref = {"sha256": b"", "size": 0, "media_type": ""}
+        for ref_field, ref_wire_type, ref_value in _wire_fields(value):
+            if ref_field == 1 and ref_wire_type == _LENGTH_DELIMITED:
+                ref["sha256"] = ref_value
+            elif ref_field == 2 and ref_wire_type == _VARINT:
+                ref["size"] = ref_value
+            elif ref_field == 3 and ref_wire_type == _LENGTH_DELIMITED:
+                try:
+                    ref["media_type"] = ref_value.decode("utf-8")
+                except UnicodeDecodeError as error:
+                    raise RecordDecodeError(f"{name}.evidence media_type is not UTF-8: {error}") from None
+            elif ref_field in (1, 2, 3):
+                raise RecordDecodeError(f"{name}.evidence field {ref_field} has wire type {ref_wire_type}")
+        if len(ref["sha256"]) != 32:
+            raise RecordDecodeError(f"{name}.evidence sha256 is {len(ref['sha256'])} bytes, not 32")
+        refs.append(ref)
+    return refs
 
 
 # ---------------------------------------------------------------------------------------
@@ -271,8 +336,25 @@ def check_decoded_agrees(decoded, record, position):
                 raise Failure(position, f"decoded.{key} is {claimed!r} but the record says {shown!r}")
 
 
-def verify(lines, expect_head_hash=None, second_decoder=None):
-    """Verifies the export; returns (count, head position, head hash) or raises Failure."""
+def check_event_evidence_agrees(event, refs, position):
+    """The convenience `event` object is not hashed either: where it lists evidence, it
+    must list the record's, in order (digest and size)."""
+    if not isinstance(event, dict) or "evidence" not in event:
+        return
+    claimed = event["evidence"]
+    actual = [(ref["sha256"].hex(), ref["size"]) for ref in refs]
+    listed = None
+    if isinstance(claimed, list) and all(isinstance(item, dict) for item in claimed):
+        listed = [(str(item.get("sha256", "")).lower(), item.get("size")) for item in claimed]
+    if listed != actual:
+        raise Failure(position, f"event.evidence is {claimed!r} but the record references {actual!r}")
+
+
+def verify(lines, expect_head_hash=None, second_decoder=None, evidence=None):
+    """Verifies the export; returns (count, head position, head hash) or raises Failure.
+
+    With `evidence` (a list), appends (position, ref) for every EvidenceRef of every
+    event, read from the hashed record bytes (see decode_evidence_refs)."""
     expected_position = 1
     prev_hash = ZERO_HASH
     last_recorded_at = None
@@ -332,6 +414,13 @@ def verify(lines, expect_head_hash=None, second_decoder=None):
         if last_recorded_at is not None and record["recorded_at"] < last_recorded_at:
             raise Failure(position, f"recorded_at {record['recorded_at']} is before the previous {last_recorded_at}")
         check_decoded_agrees(entry.get("decoded"), record, position)
+        if evidence is not None:
+            try:
+                refs = decode_evidence_refs(record["event"])
+            except RecordDecodeError as error:
+                raise Failure(position, f"the record's event body does not decode: {error}") from None
+            check_event_evidence_agrees(entry.get("event"), refs, position)
+            evidence.extend((position, ref) for ref in refs)
 
         # The stream chain.
         stream_id, revision = record["stream_id"], record["revision"]
@@ -366,10 +455,74 @@ def verify(lines, expect_head_hash=None, second_decoder=None):
     return count, count, prev_hash
 
 
+def sha256_of_file(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as blob:
+        while True:
+            chunk = blob.read(1 << 20)
+            if not chunk:
+                return digest.digest()
+            digest.update(chunk)
+
+
+def check_evidence(directory, references):
+    """Checks the blobs `references` ((position, ref) pairs, in log order) name in
+    `directory`, each distinct digest once. Returns (blobs, bytes, problems): problems are
+    (position of the event referencing the blob, its hex digest, reason), in that order."""
+    blobs = {}  # hex -> {"size": ..., "positions": [...]}, in order of first reference
+    problems = []
+    for position, ref in references:
+        name = ref["sha256"].hex()
+        blob = blobs.setdefault(name, {"size": ref["size"], "positions": []})
+        blob["positions"].append(position)
+        if ref["size"] != blob["size"]:
+            problems.append(
+                (
+                    position,
+                    name,
+                    f"evidence {name} is referenced with size {ref['size']}, "
+                    f"but with size {blob['size']} at position {blob['positions'][0]}",
+                )
+            )
+    total = 0
+    for name, blob in blobs.items():
+        first, others = blob["positions"][0], blob["positions"][1:]
+        also = f" (also referenced at position{'s' if len(others) > 1 else ''} {', '.join(map(str, others))})" if others else ""
+        path = os.path.join(directory, name)
+        try:
+            size = os.stat(path).st_size
+            if not os.path.isfile(path):
+                problems.append((first, name, f"evidence {name} is missing: {path} is not a file{also}"))
+                continue
+            if size != blob["size"]:
+                problems.append(
+                    (first, name, f"evidence {name} is damaged: {path} has {size} bytes, the event says {blob['size']}{also}")
+                )
+                continue
+            actual = sha256_of_file(path)
+        except FileNotFoundError:
+            problems.append((first, name, f"evidence {name} is missing: no file {path}{also}"))
+            continue
+        except OSError as error:
+            problems.append((first, name, f"evidence {name} cannot be read: {error}{also}"))
+            continue
+        if actual.hex() != name:
+            problems.append((first, name, f"evidence {name} is damaged: the SHA-256 of {path} is {actual.hex()}{also}"))
+            continue
+        total += size
+    problems.sort(key=lambda problem: problem[0])
+    return len(blobs), total, problems
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Verify a gridledger log export (JSON Lines).")
     parser.add_argument("export", help="the export file, JSON Lines")
     parser.add_argument("--expect-head-hash", metavar="HEX", help="the head hash the export must end at")
+    parser.add_argument(
+        "--evidence",
+        metavar="DIR",
+        help="also check the blobs the events reference: DIR/<64 hex> as `audit export --evidence DIR` wrote them",
+    )
     args = parser.parse_args(argv)
     expect = args.expect_head_hash
     if expect is not None and (len(expect.strip()) != 64 or any(c not in "0123456789abcdefABCDEF" for c in expect.strip())):
@@ -383,7 +536,8 @@ def main(argv=None):
         )
     try:
         with open(args.export, encoding="utf-8") as export:
-            count, head_position, head_hash = verify(export, args.expect_head_hash, second_decoder)
+            references = [] if args.evidence is not None else None
+            count, head_position, head_hash = verify(export, args.expect_head_hash, second_decoder, references)
     except OSError as error:
         print(f"FAILED: cannot read {args.export}: {error}")
         return 1
@@ -396,7 +550,22 @@ def main(argv=None):
         else:
             print(f"FAILED at position {failure.position}: {failure.reason}")
         return 1
-    print(f"ok: {count} events verified, head position {head_position}, head hash {head_hash.hex()}")
+    verdict = f"{count} events verified, head position {head_position}, head hash {head_hash.hex()}"
+    if args.evidence is None:
+        print(f"ok: {verdict}")
+        return 0
+    if not os.path.isdir(args.evidence):
+        print(f"FAILED: the evidence directory {args.evidence} is not a directory ({verdict})")
+        return 1
+    blobs, total, problems = check_evidence(args.evidence, references)
+    if problems:
+        for position, _name, reason in problems:
+            print(f"FAILED at position {position}: {reason}")
+        damaged = len({name for _position, name, _reason in problems})
+        print(f"FAILED: {damaged} of {blobs} evidence blobs missing or damaged ({verdict})")
+        return 1
+    print(f"ok: {verdict}")
+    print(f"ok: {blobs} evidence blobs verified ({total} bytes) in {args.evidence}")
     return 0
 
 

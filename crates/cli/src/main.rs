@@ -4,6 +4,7 @@ mod args;
 mod audit;
 mod auth;
 mod bench;
+mod bench_field;
 mod bench_grpc;
 mod bench_outbox;
 mod bench_stats;
@@ -11,6 +12,8 @@ mod bench_suite;
 mod client;
 mod cluster;
 mod demo;
+mod evidence;
+mod field;
 mod keys;
 mod load;
 mod output;
@@ -75,6 +78,13 @@ enum Command {
     },
     #[command(flatten)]
     Issue(client::ClientCommand),
+    /// Photos and videos: upload them, fetch one an issue references, verify a node's evidence store.
+    Evidence {
+        #[command(subcommand)]
+        command: evidence::EvidenceCommand,
+    },
+    /// Field apps' offline queue: queue commands offline, sync them over one stream, see what is left.
+    Field(field::FieldArgs),
     /// Auditors' tools: history, replay, verify, export; signed checkpoints, proofs, the witness.
     Audit {
         #[command(subcommand)]
@@ -129,7 +139,9 @@ fn run(runtime: &tokio::runtime::Runtime, cli: Cli) -> anyhow::Result<()> {
         Command::Rebuild(arguments) => rebuild::run(json, arguments),
         Command::Demo(arguments) => runtime.block_on(demo::run(json, arguments)),
         Command::Issue(command) => runtime.block_on(async { client::run(&connect().await?, json, command).await }),
+        Command::Field(arguments) => runtime.block_on(field::run(&server, connect, json, arguments)),
         Command::Audit { command } => runtime.block_on(async { audit::run(&connect().await?, json, command).await }),
+        Command::Evidence { command } => runtime.block_on(evidence::run(connect, json, command)),
         Command::Load(arguments) => runtime.block_on(load::run(&server, connect, json, arguments)),
         Command::Simulate(arguments) => {
             runtime.block_on(async { simulate::run(&connect().await?, json, arguments).await })

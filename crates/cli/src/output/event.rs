@@ -4,10 +4,11 @@
 
 use base64::Engine;
 use gridledger_api::{ReplayStep, decode_recorded};
-use gridledger_domain::{FreeText, IssueEventBody, Timestamp, WithdrawalReason};
+use gridledger_domain::{EvidenceRef, FreeText, IssueEventBody, Location, Timestamp, WithdrawalReason};
 use gridledger_eventlog::RecordedEvent;
 use serde_json::{Value, json};
 
+use super::issue::{evidence_text, location_text};
 use super::one_line;
 
 /// The deadline an event body carries, if any: the one time inside a body (the event's
@@ -90,8 +91,29 @@ fn listed<T: AsRef<str>>(prefix: &str, entries: &[T]) -> String {
     format!("{prefix}{}", names.join(", "))
 }
 
-/// What an event says, in a few words: who, what, until when.
+/// Where an event happened and its photos, when it says: `; at <location>; evidence
+/// <sha256> (<media type>, <size> bytes), ...`; nothing when it says neither.
+fn place_and_evidence(location: Option<&Location>, evidence: &[EvidenceRef]) -> String {
+    let mut text = String::new();
+    if let Some(location) = location {
+        text.push_str("; at ");
+        text.push_str(&location_text(location));
+    }
+    if !evidence.is_empty() {
+        let references: Vec<String> = evidence.iter().map(evidence_text).collect();
+        text.push_str("; evidence ");
+        text.push_str(&references.join(", "));
+    }
+    text
+}
+
+/// What an event says, in a few words: who, what, until when; where, and its photos.
 pub fn what_happened(body: &IssueEventBody) -> String {
+    let said = what_it_says(body);
+    format!("{said}{}", place_and_evidence(body.location(), body.evidence()))
+}
+
+fn what_it_says(body: &IssueEventBody) -> String {
     match body {
         IssueEventBody::IssueReported(event) => format!(
             "\"{}\" in {}, {}, by {}, due {}",
@@ -222,6 +244,55 @@ mod tests {
                 "      13  2026-11-27T14:00:00.000000Z  rev 12  IssueWithdrawn             DUPLICATE of 01a21b09-3152-763a-8c93-bb709cf5d91b  -> WITHDRAWN",
             ],
         );
+    }
+
+    #[test]
+    fn history_lines_say_where_and_name_each_photo() {
+        use gridledger_domain::{CoordinateSystem, EvidenceList, EvidenceMediaType, IssueHandledInGrid, Sha256Digest};
+        let photos = |bytes: &[u8]| {
+            EvidenceList::new(
+                bytes
+                    .iter()
+                    .map(|byte| EvidenceRef {
+                        sha256: Sha256Digest::from_bytes([*byte; 32]),
+                        size: 1_000 + u64::from(*byte),
+                        media_type: EvidenceMediaType::Png,
+                    })
+                    .collect(),
+            )
+            .expect("within the limits")
+        };
+        let handled = |location, evidence| {
+            what_happened(&IssueEventBody::IssueHandledInGrid(IssueHandledInGrid {
+                summary: FreeText::parse(gridledger_domain::Field::Summary, "swept").expect("valid text"),
+                location,
+                evidence,
+            }))
+        };
+        let here = Location::new(
+            32.2,
+            119.4,
+            CoordinateSystem::Bd09,
+            Some(3.0),
+            Some("gate 2".to_owned()),
+        )
+        .ok();
+        assert_eq!(
+            handled(here, photos(&[1, 2])),
+            format!(
+                "handled on the spot: \"swept\"; at 32.2, 119.4 (BD09), accuracy 3 m, \"gate 2\"; evidence {} (image/png, 1001 bytes), {} (image/png, 1002 bytes)",
+                "01".repeat(32),
+                "02".repeat(32)
+            )
+        );
+        assert_eq!(
+            handled(None, photos(&[3])),
+            format!(
+                "handled on the spot: \"swept\"; evidence {} (image/png, 1003 bytes)",
+                "03".repeat(32)
+            )
+        );
+        assert_eq!(handled(None, EvidenceList::none()), "handled on the spot: \"swept\"");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use gridledger_api::IssueView;
 use gridledger_api::client::IssuePage;
-use gridledger_domain::{ResolutionLevel, Timestamp, WithdrawalReason};
+use gridledger_domain::{EvidenceRef, Location, ResolutionLevel, Timestamp, WithdrawalReason};
 use serde_json::{Value, json};
 
 use super::{one_line, time_for_people};
@@ -53,7 +53,55 @@ pub fn issue_json(issue: &IssueView) -> Value {
         "last_occurred_at": issue.last_occurred_at.to_string(),
         "withdrawal_reason": withdrawal_reason,
         "duplicate_of": duplicate_of,
+        "location": issue.location.as_ref().map(location_json),
+        "evidence": issue.evidence.iter().map(evidence_json).collect::<Vec<_>>(),
     })
+}
+
+/// A location as JSON, exactly as the app gave it (the wire's field names).
+pub fn location_json(location: &Location) -> Value {
+    json!({
+        "latitude": location.latitude(),
+        "longitude": location.longitude(),
+        "coordinate_system": location.coordinate_system().as_str(),
+        "accuracy_m": location.accuracy_metres(),
+        "address": location.address().unwrap_or_default(),
+    })
+}
+
+/// An evidence ref as JSON: the SHA-256 in hex.
+pub fn evidence_json(reference: &EvidenceRef) -> Value {
+    json!({
+        "sha256": reference.sha256.to_hex(),
+        "size": reference.size,
+        "media_type": reference.media_type.as_str(),
+    })
+}
+
+/// A location for people, its coordinates exactly as given: `32.1987654321, 119.4345678901
+/// (GCJ02), accuracy 7.25 m, "3 Jinshan Rd"`.
+pub fn location_text(location: &Location) -> String {
+    let mut text = format!(
+        "{}, {} ({})",
+        location.latitude(),
+        location.longitude(),
+        location.coordinate_system()
+    );
+    if let Some(accuracy) = location.accuracy_metres() {
+        let _ = write!(text, ", accuracy {accuracy} m");
+    }
+    if let Some(address) = location.address() {
+        let _ = write!(text, ", \"{}\"", one_line(address, 120));
+    }
+    text
+}
+
+/// An evidence ref for people: `<sha256 hex> (image/jpeg, 48213 bytes)`.
+pub fn evidence_text(reference: &EvidenceRef) -> String {
+    format!(
+        "{} ({}, {} bytes)",
+        reference.sha256, reference.media_type, reference.size
+    )
 }
 
 /// `n thing` or `n things`.
@@ -154,6 +202,12 @@ pub fn case_file(issue: &IssueView, now: Timestamp) -> String {
         }
         Some(reason) => lines.push(("withdrawn", reason.kind_name().to_owned())),
         None => {}
+    }
+    if let Some(location) = &issue.location {
+        lines.push(("location", location_text(location)));
+    }
+    for reference in &issue.evidence {
+        lines.push(("evidence", evidence_text(reference)));
     }
     lines.push(("last event", time_for_people(issue.last_occurred_at)));
     let mut text = format!("{}\n", issue.title);
@@ -338,7 +392,11 @@ mod tests {
         ] {
             assert_eq!(field(&reported, name), expected, "{name}");
         }
-        assert_eq!(reported.as_object().map(serde_json::Map::len), Some(25));
+        assert_eq!(reported.as_object().map(serde_json::Map::len), Some(27));
+        assert_eq!(
+            (field(&reported, "location"), field(&reported, "evidence")),
+            ("null".to_owned(), "[]".to_owned())
+        );
         let evaluated = issue_json(&views[8]);
         assert_eq!(field(&evaluated, "resolution_level"), "\"COMMITTEE\"");
         assert_eq!(
@@ -356,6 +414,51 @@ mod tests {
                 "\"01a21b09-3152-763a-8c93-bb709cf5d91b\"".to_owned()
             )
         );
+    }
+
+    #[test]
+    fn where_it_was_reported_and_its_photos_are_shown_as_given() {
+        use gridledger_domain::{CoordinateSystem, EvidenceMediaType, Sha256Digest};
+        let (_, views) = walk();
+        let mut issue = views[0].clone();
+        issue.location = Location::new(
+            32.1987654321,
+            119.4345678901,
+            CoordinateSystem::Gcj02,
+            Some(7.25),
+            Some("金山路 3 号".to_owned()),
+        )
+        .ok();
+        issue.evidence = vec![EvidenceRef {
+            sha256: Sha256Digest::from_bytes([0xab; 32]),
+            size: 48_213,
+            media_type: EvidenceMediaType::Jpeg,
+        }];
+        let hex = "ab".repeat(32);
+        check(
+            &case_file(&issue, days_after_report(1)),
+            &[
+                "  location     32.1987654321, 119.4345678901 (GCJ02), accuracy 7.25 m, \"金山路 3 号\"",
+                &format!("  evidence     {hex} (image/jpeg, 48213 bytes)"),
+            ],
+            &[],
+        );
+        let json = issue_json(&issue);
+        assert_eq!(
+            json["location"].to_string(),
+            r#"{"accuracy_m":7.25,"address":"金山路 3 号","coordinate_system":"GCJ02","latitude":32.1987654321,"longitude":119.4345678901}"#
+        );
+        assert_eq!(
+            json["evidence"].to_string(),
+            format!(r#"[{{"media_type":"image/jpeg","sha256":"{hex}","size":48213}}]"#)
+        );
+        issue.location = Location::new(-33.86, 151.2, CoordinateSystem::Wgs84, None, None).ok();
+        check(
+            &case_file(&issue, days_after_report(1)),
+            &["  location     -33.86, 151.2 (WGS84)"],
+            &["accuracy"],
+        );
+        assert_eq!(issue_json(&issue)["location"]["accuracy_m"], Value::Null);
     }
 
     #[test]
