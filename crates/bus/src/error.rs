@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use gridledger_domain::Sha256Digest;
 use gridledger_eventlog::{EventLogError, Position};
 
 type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -13,7 +14,9 @@ type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// stream by that name exists with other settings); [`BusError::Conflict`] means another
 /// publisher wrote to the stream; [`BusError::Tampered`] means a message in the stream does
 /// not continue the log (never applied, names the position); [`BusError::Log`] comes from
-/// the local log.
+/// the local log. The evidence kinds name the blob and the position of the event that
+/// references it: [`BusError::EvidenceNotHeld`] and [`BusError::Evidence`] are about the
+/// node's evidence store, [`BusError::EvidenceMissing`] about the district's evidence bucket.
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
     #[error("cannot connect to NATS at {url}")]
@@ -58,6 +61,40 @@ pub enum BusError {
 
     #[error("event log")]
     Log(#[from] EventLogError),
+
+    /// A stored event's body does not decode, so what it references cannot be told.
+    #[error("the event at position {position} does not decode")]
+    Decode { position: Position, source: Source },
+
+    /// An event references an evidence blob the node's evidence store does not hold (or the
+    /// outbox was given no evidence store): the event is not published before its blob is in
+    /// the evidence bucket.
+    #[error("position {position} references evidence blob {sha256}, which {reason}")]
+    EvidenceNotHeld {
+        sha256: Sha256Digest,
+        position: Position,
+        reason: String,
+    },
+
+    /// The evidence store failed on a blob an event references: the blob is damaged, the
+    /// bytes imported for it do not hash to it or have another size, or the file system
+    /// failed.
+    #[error("evidence blob {sha256} (referenced at position {position})")]
+    Evidence {
+        sha256: Sha256Digest,
+        position: Position,
+        source: gridledger_evidence::EvidenceError,
+    },
+
+    /// The district's evidence bucket does not hold a blob an event references, or holds
+    /// other bytes under its name.
+    #[error("bucket {bucket}: evidence blob {sha256} (referenced at position {position}) {reason}")]
+    EvidenceMissing {
+        bucket: String,
+        sha256: Sha256Digest,
+        position: Position,
+        reason: String,
+    },
 }
 
 impl BusError {

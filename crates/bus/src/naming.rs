@@ -1,6 +1,7 @@
-//! Names on the bus: streams, subjects, headers and the registry bucket, in one place.
+//! Names on the bus: streams, subjects, headers, the registry bucket and the evidence
+//! buckets, in one place.
 
-use gridledger_domain::{DistrictCode, GridCode};
+use gridledger_domain::{DistrictCode, GridCode, Sha256Digest};
 
 /// Header with the event's log position (decimal).
 pub const HEADER_POSITION: &str = "Gridledger-Position";
@@ -39,6 +40,25 @@ pub fn checkpoint_stream_name(district: &DistrictCode) -> String {
 /// every event stream's `gridledger.ev.>`).
 pub fn checkpoint_subject(district: &DistrictCode) -> String {
     format!("gridledger.checkpoint.{}", district.as_str())
+}
+
+/// The object store bucket of a district's evidence blobs: `GRIDLEDGER_<DISTRICT>_EVIDENCE`
+/// (`runzhou` -> `GRIDLEDGER_RUNZHOU_EVIDENCE`), the district stream's name and `_EVIDENCE`.
+/// Behind it JetStream keeps the stream `OBJ_GRIDLEDGER_RUNZHOU_EVIDENCE`, subjects
+/// `$O.GRIDLEDGER_RUNZHOU_EVIDENCE.>`.
+pub fn evidence_bucket_name(district: &DistrictCode) -> String {
+    evidence_bucket_of_stream(&stream_name(district))
+}
+
+/// The evidence bucket of the district whose event stream is `stream`
+/// (`GRIDLEDGER_RUNZHOU` -> `GRIDLEDGER_RUNZHOU_EVIDENCE`), for those who know the stream only.
+pub fn evidence_bucket_of_stream(stream: &str) -> String {
+    format!("{stream}_EVIDENCE")
+}
+
+/// The name of a blob in its evidence bucket: the 64 lowercase hex digits of its SHA-256.
+pub fn evidence_object_name(sha256: &Sha256Digest) -> String {
+    sha256.to_hex()
 }
 
 /// The subject of one event: `gridledger.ev.<grid code>.<event_type_snake>`, e.g.
@@ -85,9 +105,17 @@ mod tests {
         assert_eq!(stream_subjects(&district), "gridledger.ev.runzhou.>");
         assert_eq!(checkpoint_stream_name(&district), "GRIDLEDGER_RUNZHOU_CHECKPOINTS");
         assert_eq!(checkpoint_subject(&district), "gridledger.checkpoint.runzhou");
+        assert_eq!(evidence_bucket_name(&district), "GRIDLEDGER_RUNZHOU_EVIDENCE");
+        assert_eq!(
+            evidence_bucket_of_stream("GRIDLEDGER_RUNZHOU"),
+            "GRIDLEDGER_RUNZHOU_EVIDENCE"
+        );
+        let digest = Sha256Digest::from_bytes([0xab; 32]);
+        assert_eq!(evidence_object_name(&digest), "ab".repeat(32));
         let hyphenated = DistrictCode::parse("xin-bei")?;
         assert_eq!(checkpoint_stream_name(&hyphenated), "GRIDLEDGER_XIN-BEI_CHECKPOINTS");
         assert_eq!(checkpoint_subject(&hyphenated), "gridledger.checkpoint.xin-bei");
+        assert_eq!(evidence_bucket_name(&hyphenated), "GRIDLEDGER_XIN-BEI_EVIDENCE");
         let grid = GridCode::parse("runzhou.s3.c07.g02")?;
         assert_eq!(
             event_subject(&grid, "IssueReported"),

@@ -22,10 +22,19 @@
 //! `0190f5c2-7a4e-7c3b-9d1e-2f6a8b0c4d5e`), `Nats-Expected-Last-Sequence` (N-1),
 //! [`HEADER_POSITION`] (N), [`HEADER_CHAIN_HASH`] and [`HEADER_PREV_HASH`] (lowercase hex).
 //!
+//! Evidence goes first. An event that references photos or videos (a report, a handling in
+//! the grid, a resolution) is published only once every blob it names is in the district's
+//! evidence bucket ([`crate::EvidenceBucket`], `GRIDLEDGER_<DISTRICT>_EVIDENCE`), put there
+//! from the node's evidence store ([`OutboxConfig::evidence`]) if it was not already; the
+//! digests known to be there are remembered (the last 10,000), so that a blob costs a round
+//! trip once. A blob the store does not hold, or holds damaged, stops the outbox before that
+//! event ([`OutboxState::Refused`], naming the blob and the position; looked at again every
+//! 30 s): an event is never published ahead of its evidence.
+//!
 //! The outbox runs as a task next to the log: appends never wait for it. Its
 //! [`OutboxStatus`] says what it is doing and how far behind it is.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -36,14 +45,16 @@ use async_nats::jetstream::publish::PublishAck;
 use futures_util::FutureExt;
 use futures_util::stream::{FuturesOrdered, StreamExt};
 use gridledger_codec::decode_recorded;
-use gridledger_domain::{DistrictCode, GridCode, IssueEventBody, Registry};
+use gridledger_domain::{DistrictCode, EvidenceRef, GridCode, IssueEventBody, Registry, Sha256Digest};
 use gridledger_eventlog::{EventLog, Position, RecordedEvent, StreamId};
+use gridledger_evidence::{EvidenceError, EvidenceStore};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::connection::{NatsConfig, NatsConnection};
 use crate::error::{BusError, describe};
+use crate::evidence_bucket::{BlobPut, EvidenceBucket};
 use crate::naming::{HEADER_CHAIN_HASH, HEADER_POSITION, HEADER_PREV_HASH, event_subject, stream_name};
 use crate::registry::publish_registry;
 use crate::stream::{StreamSettings, ensure_district_stream, stream_state};
@@ -73,6 +84,9 @@ const STOP_DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 const STOP_JOIN_DEADLINE: Duration = Duration::from_secs(15);
 /// How many issue streams' grids the outbox remembers (oldest forgotten first).
 const GRID_CACHE_CAPACITY: usize = 100_000;
+/// How many evidence digests the outbox remembers as being in the bucket (oldest forgotten
+/// first; one forgotten costs a round trip to the bucket the next time it is referenced).
+const REPLICATED_CACHE_CAPACITY: usize = 10_000;
 
 /// What the outbox publishes, where, and how.
 #[derive(Debug, Clone)]
@@ -88,6 +102,11 @@ pub struct OutboxConfig {
     pub settings: StreamSettings,
     /// How many publishes may await their ack at once (1..=4096; default 256).
     pub max_in_flight: usize,
+    /// The node's evidence store: the blobs an event references are put from it into the
+    /// district's evidence bucket (created with `settings`' replicas) before the event is
+    /// published. `None` creates no bucket, and an event that references evidence is then
+    /// refused (never published without its blobs).
+    pub evidence: Option<EvidenceStore>,
 }
 
 impl OutboxConfig {
@@ -99,6 +118,7 @@ impl OutboxConfig {
             registry,
             settings: StreamSettings::default(),
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            evidence: None,
         }
     }
 }
@@ -111,8 +131,9 @@ pub enum OutboxState {
     /// Connected, the stream checked: publishing whatever the log commits.
     Publishing,
     /// The stream is not one the outbox may publish into (other settings, another log's
-    /// messages) or an event cannot be published (its grid is unknown): nothing is
-    /// published; looked at again every 30 s.
+    /// messages) or an event cannot be published (its grid is unknown; evidence it
+    /// references is not in the evidence store, or damaged there): nothing is published;
+    /// looked at again every 30 s.
     Refused { reason: String },
     /// [`Outbox::stop`] was called (or the handle dropped).
     Stopped,
@@ -207,6 +228,8 @@ pub fn start_outbox(log: EventLog, mut config: OutboxConfig) -> Outbox {
         status: status_sender,
         stop: stop_receiver,
         grids: GridCache::default(),
+        evidence_bucket: None,
+        replicated: ReplicatedDigests::default(),
         published_through: 0,
         published_total: 0,
         stream_checked: false,
@@ -241,7 +264,14 @@ impl SessionEnd {
             | BusError::Conflict { .. }
             | BusError::Tampered { .. }
             | BusError::Registry { .. }
-            | BusError::Credentials { .. } => SessionEnd::Refused(describe(error)),
+            | BusError::Credentials { .. }
+            | BusError::EvidenceNotHeld { .. }
+            | BusError::EvidenceMissing { .. }
+            | BusError::Decode { .. } => SessionEnd::Refused(describe(error)),
+            // A damaged blob needs someone; a failing file system may come back by itself.
+            BusError::Evidence { source, .. } if !matches!(source, EvidenceError::Io { .. }) => {
+                SessionEnd::Refused(describe(error))
+            }
             _ => SessionEnd::Transient(describe(error)),
         }
     }
@@ -316,6 +346,78 @@ impl GridCache {
     }
 }
 
+/// The evidence digests known to be in the bucket, forgetting the oldest beyond its
+/// capacity.
+#[derive(Debug, Default)]
+struct ReplicatedDigests {
+    known: HashSet<Sha256Digest>,
+    insertion_order: VecDeque<Sha256Digest>,
+}
+
+impl ReplicatedDigests {
+    fn contains(&self, sha256: &Sha256Digest) -> bool {
+        self.known.contains(sha256)
+    }
+
+    fn insert(&mut self, sha256: Sha256Digest) {
+        if !self.known.insert(sha256) {
+            return;
+        }
+        self.insertion_order.push_back(sha256);
+        while self.insertion_order.len() > REPLICATED_CACHE_CAPACITY {
+            if let Some(oldest) = self.insertion_order.pop_front() {
+                self.known.remove(&oldest);
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.known.clear();
+        self.insertion_order.clear();
+    }
+}
+
+/// Where an event goes, and the evidence that must be in the bucket before it.
+#[derive(Debug)]
+struct Route {
+    grid: GridCode,
+    evidence: Vec<EvidenceRef>,
+}
+
+/// Puts every blob of `evidence` that is not known to be in `bucket` there from `store`,
+/// for the event at `position`.
+async fn replicate_evidence(
+    bucket: Option<&EvidenceBucket>,
+    store: Option<&EvidenceStore>,
+    replicated: &mut ReplicatedDigests,
+    evidence: &[EvidenceRef],
+    position: Position,
+) -> Result<(), BusError> {
+    for reference in evidence {
+        if replicated.contains(&reference.sha256) {
+            continue;
+        }
+        let (Some(bucket), Some(store)) = (bucket, store) else {
+            return Err(BusError::EvidenceNotHeld {
+                sha256: reference.sha256,
+                position,
+                reason: "cannot be replicated: the outbox was given no evidence store".to_owned(),
+            });
+        };
+        if bucket.put_blob(store, reference, position).await? == BlobPut::Stored {
+            tracing::info!(
+                bucket = bucket.name(),
+                sha256 = %reference.sha256,
+                size = reference.size,
+                position,
+                "evidence blob put into the bucket"
+            );
+        }
+        replicated.insert(reference.sha256);
+    }
+    Ok(())
+}
+
 /// A message sent and not yet acknowledged.
 #[derive(Debug)]
 struct InFlight {
@@ -332,6 +434,10 @@ struct OutboxTask {
     status: watch::Sender<OutboxStatus>,
     stop: watch::Receiver<bool>,
     grids: GridCache,
+    /// The evidence bucket, opened (or created) by each session when there is a store.
+    evidence_bucket: Option<EvidenceBucket>,
+    /// Evidence known to be in the bucket.
+    replicated: ReplicatedDigests,
     published_through: Position,
     published_total: u64,
     /// Whether the outbox has checked where the stream stands once (from then on, every
@@ -455,6 +561,16 @@ impl OutboxTask {
             Some(Err(error)) => return SessionEnd::of_error(&error),
             Some(Ok(_)) => {}
         }
+        // The evidence bucket, and nothing known to be in it yet (it may have been recreated).
+        self.replicated.clear();
+        self.evidence_bucket = None;
+        if self.config.evidence.is_some() {
+            match unless_stopped(&mut self.stop, EvidenceBucket::ensure(connection, &district, &settings)).await {
+                None => return SessionEnd::Stopped,
+                Some(Err(error)) => return SessionEnd::of_error(&error),
+                Some(Ok(bucket)) => self.evidence_bucket = Some(bucket),
+            }
+        }
         // Acknowledged positions are the stream's word; before the first look, nothing is.
         let verified_through = self.stream_checked.then_some(self.published_through);
         let last_sequence = match unless_stopped(
@@ -515,7 +631,29 @@ impl OutboxTask {
                     Ok(Some(event)) => {
                         let position = event.position;
                         let recorded_at_micros = event.record.recorded_at;
-                        match self.publish(connection, event).await {
+                        let route = match self.route(&event) {
+                            Ok(route) => route,
+                            Err(reason) => return SessionEnd::Refused(reason),
+                        };
+                        // Its evidence first: the event is never published ahead of its blobs.
+                        if !route.evidence.is_empty() {
+                            let replicating = replicate_evidence(
+                                self.evidence_bucket.as_ref(),
+                                self.config.evidence.as_ref(),
+                                &mut self.replicated,
+                                &route.evidence,
+                                position,
+                            );
+                            match unless_stopped(&mut self.stop, replicating).await {
+                                None => return self.drain_and_stop(acks, in_flight).await,
+                                Some(Err(error)) => {
+                                    let end = SessionEnd::of_error(&error);
+                                    return self.settle_then(end, acks, in_flight).await;
+                                }
+                                Some(Ok(())) => {}
+                            }
+                        }
+                        match self.publish(connection, event, &route.grid).await {
                             Ok(ack) => {
                                 in_flight.push_back(InFlight { position, recorded_at_micros });
                                 acks.push_back(ack);
@@ -539,10 +677,14 @@ impl OutboxTask {
         }
     }
 
-    /// Sends one event; the future of its ack.
-    async fn publish(&mut self, connection: &NatsConnection, event: RecordedEvent) -> Result<AckFuture, SessionEnd> {
+    /// Sends one event to `grid`'s subject; the future of its ack.
+    async fn publish(
+        &mut self,
+        connection: &NatsConnection,
+        event: RecordedEvent,
+        grid: &GridCode,
+    ) -> Result<AckFuture, SessionEnd> {
         let position = event.position;
-        let grid = self.grid_of(&event).map_err(SessionEnd::Refused)?;
         let message_id = uuid::Uuid::from_slice(&event.record.event_id)
             .map_err(|_| {
                 SessionEnd::Refused(format!(
@@ -552,7 +694,7 @@ impl OutboxTask {
             })?
             .hyphenated()
             .to_string();
-        let subject = event_subject(&grid, &event.record.event_type);
+        let subject = event_subject(grid, &event.record.event_type);
         let message = PublishMessage::build()
             .message_id(message_id)
             .expected_last_sequence(position - 1)
@@ -568,9 +710,10 @@ impl OutboxTask {
         Ok(Box::pin(ack.into_future().map(move |result| (position, result))))
     }
 
-    /// The grid of an event: an `IssueReported` names it; any other event's is its issue's
-    /// first event's. An event without one is a bug; the reason says where.
-    fn grid_of(&mut self, event: &RecordedEvent) -> Result<GridCode, String> {
+    /// The grid of an event (an `IssueReported` names it; any other event's is its issue's
+    /// first event's) and the evidence it references, from one decode. An event without a
+    /// grid is a bug; the reason says where.
+    fn route(&mut self, event: &RecordedEvent) -> Result<Route, String> {
         let position = event.position;
         let stream_id = event.record.stream_id.as_str();
         let decoded = decode_recorded(event).map_err(|error| {
@@ -594,7 +737,10 @@ impl OutboxTask {
             ));
         }
         self.grids.insert(stream_id, &grid);
-        Ok(grid)
+        Ok(Route {
+            grid,
+            evidence: decoded.body.evidence().to_vec(),
+        })
     }
 
     /// The grid in the `IssueReported` that opens `stream_id`.
@@ -656,6 +802,25 @@ impl OutboxTask {
                 describe(&error)
             ))),
         }
+    }
+
+    /// Awaits the acks in flight (bounded, and only what has been sent), so that the status
+    /// says how far the stream got, then ends with `end` (or with what an ack says, if one
+    /// says the session must end otherwise).
+    async fn settle_then(
+        &mut self,
+        end: SessionEnd,
+        mut acks: FuturesOrdered<AckFuture>,
+        mut in_flight: VecDeque<InFlight>,
+    ) -> SessionEnd {
+        let deadline = Instant::now() + STOP_DRAIN_DEADLINE;
+        while let Ok(Some((position, result))) = tokio::time::timeout_at(deadline, acks.next()).await {
+            if let Err(settled) = self.settle(position, result, &mut in_flight) {
+                return settled;
+            }
+        }
+        self.refresh_status(&in_flight);
+        end
     }
 
     /// Awaits the acks in flight (bounded), then ends.
@@ -862,5 +1027,26 @@ mod tests {
         assert!(cache.get("issue-1").is_some());
         assert_eq!(cache.grids.len(), GRID_CACHE_CAPACITY);
         Ok(())
+    }
+
+    #[test]
+    fn the_replicated_digests_forget_the_oldest_first() {
+        let digest = |number: usize| {
+            let mut bytes = [0_u8; 32];
+            bytes[..8].copy_from_slice(&(number as u64).to_be_bytes());
+            Sha256Digest::from_bytes(bytes)
+        };
+        let mut replicated = ReplicatedDigests::default();
+        for number in 0..=REPLICATED_CACHE_CAPACITY {
+            replicated.insert(digest(number));
+        }
+        replicated.insert(digest(1));
+        assert!(!replicated.contains(&digest(0)));
+        assert!(replicated.contains(&digest(1)));
+        assert!(replicated.contains(&digest(REPLICATED_CACHE_CAPACITY)));
+        assert_eq!(replicated.known.len(), REPLICATED_CACHE_CAPACITY);
+        assert_eq!(replicated.insertion_order.len(), REPLICATED_CACHE_CAPACITY);
+        replicated.clear();
+        assert!(!replicated.contains(&digest(1)));
     }
 }

@@ -1,9 +1,10 @@
 //! The commands of a city's cluster (docs/operations.md): `project` runs a stats node over
-//! districts' JetStream streams, `restore` rebuilds a district node's log from its stream,
-//! `status` shows how a node's components are doing.
+//! districts' JetStream streams, `restore` rebuilds a district node's log from its stream
+//! and its evidence from the district's evidence bucket, `status` shows how a node's
+//! components are doing.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -12,7 +13,7 @@ use gridledger_api::NodeStatusView;
 use gridledger_api::client::Client;
 use gridledger_eventlog::{EventLog, EventLogConfig};
 use gridledger_server::{StatsNodeConfig, start_stats_node};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
 
 use crate::serve::NatsArgs;
 
@@ -88,7 +89,8 @@ pub struct RestoreArgs {
 }
 
 /// `gridledger restore`: the district node's log, rebuilt verbatim from its stream and
-/// verified.
+/// verified; then every evidence blob its events reference, from the district's evidence
+/// bucket into `<DATA>/evidence`, each checked against its digest and size.
 pub async fn restore(json: bool, arguments: RestoreArgs) -> anyhow::Result<()> {
     let nats = arguments
         .nats
@@ -114,6 +116,11 @@ pub async fn restore(json: bool, arguments: RestoreArgs) -> anyhow::Result<()> {
     })
     .await;
     bar.finish_and_clear();
+    // The evidence the restored events reference, once the log is whole and verified.
+    let evidence = match &outcome {
+        Ok(report) if report.verified => Some(restore_evidence(&nats, &arguments.stream, &arguments.data, &log).await),
+        _ => None,
+    };
     let restored_nothing = log.head().position == 0;
     let closing = tokio::task::spawn_blocking(move || log.close()).await?;
     if outcome.is_err() && restored_nothing && created_here {
@@ -122,6 +129,14 @@ pub async fn restore(json: bool, arguments: RestoreArgs) -> anyhow::Result<()> {
     }
     let report = outcome.with_context(|| format!("restoring {} from {}", arguments.stream, nats.url))?;
     closing?;
+    let evidence = evidence.transpose().with_context(|| {
+        format!(
+            "the log of {} was restored into {} (head {}), but not all the evidence it references",
+            report.stream,
+            arguments.data.display(),
+            report.head_position
+        )
+    })?;
     let seconds = started.elapsed().as_secs_f64();
     if json {
         println!(
@@ -132,6 +147,13 @@ pub async fn restore(json: bool, arguments: RestoreArgs) -> anyhow::Result<()> {
                 "head_position": report.head_position,
                 "head_hash": hex::encode(report.head_hash),
                 "verified": report.verified,
+                "evidence": evidence.as_ref().map(|evidence| serde_json::json!({
+                    "bucket": evidence.bucket,
+                    "blobs_referenced": evidence.blobs_referenced,
+                    "blobs_restored": evidence.blobs_restored,
+                    "bytes_restored": evidence.bytes_restored,
+                    "already_present": evidence.already_present,
+                })),
                 "seconds": seconds,
             })
         );
@@ -145,9 +167,44 @@ pub async fn restore(json: bool, arguments: RestoreArgs) -> anyhow::Result<()> {
             hex::encode(report.head_hash),
             if report.verified { "yes" } else { "NO" }
         );
+        if let Some(evidence) = &evidence {
+            println!(
+                "restored {} evidence blobs ({}) from {} into {}; {} already present",
+                evidence.blobs_restored,
+                HumanBytes(evidence.bytes_restored),
+                evidence.bucket,
+                arguments.data.join(gridledger_evidence::EVIDENCE_DIRECTORY).display(),
+                evidence.already_present
+            );
+        }
     }
     anyhow::ensure!(report.verified, "the restored log does not verify");
     Ok(())
+}
+
+/// Restores into `<data>/evidence` every blob the events of the restored `log` reference,
+/// from the evidence bucket of `stream`, with a progress bar of the bytes on a terminal.
+async fn restore_evidence(
+    nats: &gridledger_bus::NatsConfig,
+    stream: &str,
+    data: &Path,
+    log: &EventLog,
+) -> anyhow::Result<gridledger_bus::EvidenceRestoreReport> {
+    let directory = data.join(gridledger_evidence::EVIDENCE_DIRECTORY);
+    let store = tokio::task::spawn_blocking(move || gridledger_evidence::EvidenceStore::open(directory)).await??;
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("evidence {bar:40} {bytes}/{total_bytes} {msg} {bytes_per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let outcome = gridledger_bus::restore_evidence(nats, stream, log, &store, |progress| {
+        bar.set_length(progress.bytes_total);
+        bar.set_position(progress.bytes_done);
+        bar.set_message(format!("({}/{} blobs)", progress.blobs_done, progress.blobs_total));
+    })
+    .await;
+    bar.finish_and_clear();
+    Ok(outcome?)
 }
 
 /// `gridledger status`: the node's role and each component's state.
