@@ -44,6 +44,8 @@ fn the_demo_lands_exactly_on_the_figures_the_simulation_fixes_and_verifies() -> 
     // Every command wrote one event, and the log verified.
     assert_eq!(demo["verified_events"].as_u64(), demo["commands"].as_u64(), "{output}");
     assert!(demo["verified_events"].as_u64().unwrap_or(0) > 20_000, "{output}");
+    // Six photos of problems and six of fixes, uploaded before the walks reference them.
+    assert_eq!(demo["photos_uploaded"].as_u64(), Some(12), "{output}");
     Ok(())
 }
 
@@ -102,6 +104,27 @@ async fn demo_serve_keeps_the_dashboard_up_until_sigint_then_stops_cleanly() -> 
         (stats["accepted"].as_u64(), stats["participants"].as_u64()),
         (Some(4_350), Some(40_000)),
         "{stats}"
+    );
+    // Every report carries its location; some issues carry photos (the first issue does).
+    let issues = http_get(address, "/api/v1/issues?page_size=50", &[]).await?;
+    assert_eq!(issues.status, 200, "{}", String::from_utf8_lossy(&issues.body));
+    let issues = issues.json()?;
+    let listed = issues["issues"].as_array().map(Vec::as_slice).unwrap_or_default();
+    assert_eq!(listed.len(), 50, "{issues}");
+    for issue in listed {
+        assert_eq!(issue["location"]["coordinate_system"], "GCJ02", "{issue}");
+    }
+    let photographed = listed
+        .iter()
+        .filter(|issue| {
+            issue["evidence"]
+                .as_array()
+                .is_some_and(|evidence| !evidence.is_empty())
+        })
+        .count();
+    assert!(
+        (1..50).contains(&photographed),
+        "{photographed} of 50 issues with photos"
     );
     let page = http_get(address, "/", &[]).await?;
     assert_eq!(page.status, 200);

@@ -22,6 +22,8 @@ pub enum BenchTarget {
     Grpc(crate::bench_grpc::GrpcBenchArgs),
     /// Durable appends with the NATS outbox on beside off, and its catch-up after an outage, beside the sled bound.
     Outbox(crate::bench_outbox::OutboxBenchArgs),
+    /// Grid apps in the field: reports as unary calls beside SubmitCommands streams (one client, 64), and 3 MB photo uploads, against a server in its own process, beside the storage bound.
+    Field(crate::bench_field::FieldBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -51,6 +53,7 @@ pub fn run(
         Some(BenchTarget::Stats(arguments)) => crate::bench_stats::bench_stats(runtime, arguments),
         Some(BenchTarget::Grpc(arguments)) => crate::bench_grpc::bench_grpc(runtime, arguments),
         Some(BenchTarget::Outbox(arguments)) => crate::bench_outbox::bench_outbox(runtime, arguments),
+        Some(BenchTarget::Field(arguments)) => crate::bench_field::bench_field(runtime, json, arguments),
     }
 }
 

@@ -7,7 +7,7 @@
 //! and (not with `--quick`) a large log written, reopened and rebuilt in this process.
 
 mod large;
-mod process;
+pub(crate) mod process;
 mod proofs;
 mod table;
 

@@ -19,6 +19,7 @@
 //! each, with 40,000 participants in all.
 
 mod drive;
+mod field_data;
 mod plan;
 mod profile;
 mod report;
@@ -29,6 +30,8 @@ mod walk;
 use clap::Args;
 use gridledger_api::client::Client;
 
+pub use field_data::FieldPhotos;
+use field_data::attach_field_data;
 pub use plan::plan_simulation;
 pub use profile::Profile;
 pub use report::{PlannedFigures, SimulationSummary};
@@ -67,8 +70,24 @@ pub async fn simulate(
     concurrency: usize,
     progress: bool,
 ) -> anyhow::Result<SimulationSummary> {
+    simulate_with_field_data(client, profile, seed, concurrency, progress, None).await
+}
+
+/// [`simulate`], with a location on every report and, given `photos`, photos on some
+/// issues' reports and fixes (what `gridledger demo` shows).
+pub async fn simulate_with_field_data(
+    client: &Client,
+    profile: Profile,
+    seed: u64,
+    concurrency: usize,
+    progress: bool,
+    photos: Option<&FieldPhotos>,
+) -> anyhow::Result<SimulationSummary> {
     anyhow::ensure!(concurrency >= 1, "--concurrency must be at least 1");
-    let plans = plan_simulation(profile, seed)?;
+    let mut plans = plan_simulation(profile, seed)?;
+    if let Some(photos) = photos {
+        attach_field_data(&mut plans, &profile.registry(), photos)?;
+    }
     let planned = PlannedFigures::of(&plans);
     let tally = drive::send_plans(client, plans, concurrency, progress).await?;
     Ok(SimulationSummary {
