@@ -311,8 +311,10 @@ mod tests {
     use super::*;
 
     type Given = (f64, f64, Option<f64>, Option<&'static str>);
+    /// Accepted, or refused naming a field and saying some words.
+    type Expected = Result<(), (Field, &'static str)>;
 
-    fn check(given: Given, expected: Result<(), (Field, &str)>) {
+    fn check(given: Given, expected: Expected) {
         let (latitude, longitude, accuracy, address) = given;
         let built = Location::new(
             latitude,
@@ -344,7 +346,7 @@ mod tests {
     #[test]
     fn locations_are_checked_field_by_field_and_kept_as_given() {
         let long_address: &'static str = Box::leak("路".repeat(MAX_ADDRESS_CHARS + 1).into_boxed_str());
-        let table: Vec<(Given, Result<(), (Field, &str)>)> = vec![
+        let table: Vec<(Given, Expected)> = vec![
             ((32.2044, 119.4550, Some(8.5), Some("润州区 金山路 3 号")), Ok(())),
             ((90.0, 180.0, None, None), Ok(())),
             ((-90.0, -180.0, Some(0.0), Some("")), Ok(())),
