@@ -1023,3 +1023,38 @@ async fn each_command_of_a_stream_is_authorized_as_its_unary_call_and_a_refusal_
     assert_eq!(refused, Err(Some(RpcCode::PermissionDenied)));
     Ok(())
 }
+
+/// A grid app's stream left open and idle does not hold up a server's shutdown: the stream
+/// ends UNAVAILABLE, saying to send the rest again, once what it carried is answered.
+#[tokio::test]
+async fn an_idle_stream_ends_unavailable_when_the_server_shuts_down() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let (commands, requests) = mpsc::channel::<proto::SubmitCommandsRequest>(4);
+    let mut responses = server
+        .issues()
+        .submit_commands(ReceiverStream::new(requests))
+        .await?
+        .into_inner();
+    let report = support::report_request("sent just before the shutdown");
+    commands
+        .send(proto::SubmitCommandsRequest {
+            command: Some(proto::submit_commands_request::Command::ReportIssue(report)),
+        })
+        .await?;
+    let answered = responses
+        .message()
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no response"))?;
+    assert!(
+        matches!(answered.result, Some(proto::submit_commands_response::Result::Ack(_))),
+        "{answered:?}"
+    );
+    // The app keeps its stream open (`commands` is not dropped) and sends nothing more.
+    let shutdown = tokio::spawn(server.server.shutdown());
+    let ending = responses.message().await.expect_err("the stream ends with a status");
+    assert_eq!(ending.code(), tonic::Code::Unavailable, "{}", ending.message());
+    assert!(ending.message().contains("shutting down"), "{}", ending.message());
+    shutdown.await??;
+    drop(commands);
+    Ok(())
+}

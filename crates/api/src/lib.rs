@@ -60,8 +60,9 @@ pub mod proto {
 pub use ack::Acknowledgement;
 pub use commands::{CommandMeta, CommandRequest, IssueReport, MAX_REQUEST_ID_CHARS, WireCommand, parse_issue_id};
 pub use gridledger_codec::{
-    EventDecodeError, WireError, decode_record, decode_recorded, encode_events, timestamp_from_proto,
-    timestamp_to_proto, wire_field_name,
+    EventDecodeError, WireError, decode_record, decode_recorded, encode_events, evidence_ref_from_proto,
+    evidence_ref_to_proto, location_from_proto, location_to_proto, timestamp_from_proto, timestamp_to_proto,
+    wire_field_name,
 };
 pub use grpc_codec::{
     GridledgerCodec, GridledgerDecoder, MAX_COMMAND_REQUEST_BYTES, MAX_EVIDENCE_CHUNK_DATA_BYTES,

@@ -12,7 +12,7 @@
 use std::pin::Pin;
 use std::time::Duration;
 
-use gridledger_api::{MAX_EVIDENCE_CHUNK_DATA_BYTES, parse_issue_id, proto};
+use gridledger_api::{MAX_EVIDENCE_CHUNK_DATA_BYTES, evidence_ref_to_proto, parse_issue_id, proto};
 use gridledger_domain::{EvidenceRef, IssueState, Sha256Digest};
 use gridledger_evidence::{BlobProblem, BlobReader, EvidenceError, EvidenceStore};
 use tokio::sync::mpsc;
@@ -126,16 +126,6 @@ where
         "evidence stored"
     );
     Ok(evidence_ref_to_proto(&reference))
-}
-
-/// The wire form of a ref. (Private until `api` re-exports `codec`'s
-/// `evidence_ref_to_proto`, which is the same.)
-fn evidence_ref_to_proto(reference: &EvidenceRef) -> proto::EvidenceRef {
-    proto::EvidenceRef {
-        sha256: reference.sha256.as_bytes().to_vec(),
-        size: reference.size,
-        media_type: reference.media_type.as_str().to_owned(),
-    }
 }
 
 /// `GetEvidence`: the blob `request.sha256` in chunks of at most

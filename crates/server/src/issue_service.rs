@@ -28,6 +28,9 @@ pub(crate) struct IssueServiceImpl {
     pub(crate) submissions: Arc<crate::submit_commands::SubmitCommandsShared>,
     /// The photos and videos of UploadEvidence and GetEvidence (`<data dir>/evidence`).
     pub(crate) evidence: gridledger_evidence::EvidenceStore,
+    /// Turns true when shutdown begins: SubmitCommands streams stop reading commands,
+    /// answer those in flight, and end UNAVAILABLE.
+    pub(crate) shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 // A command request's size (its encoded size as received, unknown fields included) is
@@ -154,6 +157,7 @@ impl proto::issue_service_server::IssueService for IssueServiceImpl {
         Ok(Response::new(crate::submit_commands::submit_commands(
             &self.store,
             &self.submissions,
+            self.shutdown.clone(),
             request,
         )))
     }

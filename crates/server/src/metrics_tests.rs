@@ -780,13 +780,14 @@ impl World {
             registry: Arc::new(registry),
             evidence: evidence.clone(),
         };
+        let (_shutting_down, shutdown_begun) = watch::channel(false);
         let issue_service = proto::issue_service_server::IssueServiceServer::new(IssueServiceImpl {
             store: store.clone(),
             governance: governance.clone(),
             submissions: Arc::default(),
             evidence,
+            shutdown: shutdown_begun.clone(),
         });
-        let (_shutting_down, shutdown_begun) = watch::channel(false);
         let (checkpoints, _checkpoint_task) = crate::checkpoints::start_checkpoints(
             log.clone(),
             &config.data_dir,

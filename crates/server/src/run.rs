@@ -258,11 +258,15 @@ pub async fn start_with_limits(
     )
     .await
     .map_err(ServerError::Projection)?;
+    // Set when shutdown begins: follow streams and command streams end, and the grace
+    // period starts.
+    let (shutting_down, shutdown_begun) = watch::channel(false);
     let issue_service = proto::issue_service_server::IssueServiceServer::new(IssueServiceImpl {
         store: store.clone(),
         governance: live_governance.clone(),
         submissions: Arc::default(),
         evidence: evidence.clone(),
+        shutdown: shutdown_begun.clone(),
     })
     .max_decoding_message_size(MAX_DECODED_REQUEST_BYTES);
     let districts = Arc::new(Districts::new(
@@ -279,8 +283,6 @@ pub async fn start_with_limits(
         districts: districts.clone(),
     })
     .max_decoding_message_size(MAX_DECODED_REQUEST_BYTES);
-    // Set when shutdown begins: follow streams end, and the grace period starts.
-    let (shutting_down, shutdown_begun) = watch::channel(false);
     // With --nats, the checkpoint task offers each checkpoint to the checkpoint outbox, which
     // publishes it to the district's checkpoint stream (never its event stream).
     let checkpoint_outbox = match (&config.nats, &outbox_district) {

@@ -246,6 +246,7 @@ struct StreamContext {
 pub(crate) fn submit_commands(
     store: &IssueStore,
     shared: &Arc<SubmitCommandsShared>,
+    shutdown: watch::Receiver<bool>,
     request: Request<Streaming<proto::SubmitCommandsRequest>>,
 ) -> SubmitCommandsResponses {
     let actor = actor_of(&request);
@@ -260,13 +261,32 @@ pub(crate) fn submit_commands(
         responses,
         cancelled: AtomicBool::new(false),
     });
-    tokio::spawn(drive(context, inbound));
+    tokio::spawn(drive(context, inbound, shutdown));
     ReceiverStream::new(outbound)
+}
+
+/// Completes when shutdown begins (never, if the server is dropped without one).
+async fn shutdown_begins(shutdown: &mut watch::Receiver<bool>) {
+    if shutdown.wait_for(|shutting_down| *shutting_down).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// How a stream ends when the server begins to shut down: what was read is answered, what
+/// was not is the client's to send again (to this server once it is back, or another).
+fn shutting_down_status() -> Status {
+    Status::unavailable(
+        "the server is shutting down: the commands answered on this stream are done; send the rest again, with the same request ids, once it is back",
+    )
 }
 
 /// The stream's reader: takes a place in the window, reads a command, starts it; at the
 /// end of the requests, waits for the commands in flight.
-async fn drive(context: Arc<StreamContext>, mut inbound: Streaming<proto::SubmitCommandsRequest>) {
+async fn drive(
+    context: Arc<StreamContext>,
+    mut inbound: Streaming<proto::SubmitCommandsRequest>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let window = Arc::new(Semaphore::new(SUBMIT_COMMANDS_WINDOW));
     let mut in_flight = InFlight::default();
     let mut last_on_issue: HashMap<IssueId, Finished> = HashMap::new();
@@ -275,6 +295,7 @@ async fn drive(context: Arc<StreamContext>, mut inbound: Streaming<proto::Submit
         let permit = tokio::select! {
             biased;
             () = context.responses.closed() => return cancel(&context, in_flight),
+            () = shutdown_begins(&mut shutdown) => break Some(shutting_down_status()),
             Some(joined) = in_flight.tasks.join_next_with_id() => {
                 in_flight.reap(&context, joined).await;
                 continue;
@@ -289,6 +310,7 @@ async fn drive(context: Arc<StreamContext>, mut inbound: Streaming<proto::Submit
             tokio::select! {
                 biased;
                 () = context.responses.closed() => return cancel(&context, in_flight),
+                () = shutdown_begins(&mut shutdown) => break Err(shutting_down_status()),
                 Some(joined) = in_flight.tasks.join_next_with_id() => in_flight.reap(&context, joined).await,
                 message = inbound.message() => break message,
             }
