@@ -70,6 +70,9 @@ pub enum ServiceError {
     /// damaged, or failed.
     #[error("{}", evidence_message(.0))]
     Evidence(#[from] gridledger_evidence::EvidenceError),
+    /// Every upload slot stayed taken while this upload waited for one.
+    #[error("{at_once} uploads are being written already and none finished within {waited_seconds} s; try again later")]
+    UploadsBusy { at_once: usize, waited_seconds: u64 },
     /// A command references a blob the evidence store does not hold as the ref states it.
     #[error("evidence {sha256}: {problem}")]
     EvidenceNotHeld { sha256: String, problem: String },
@@ -174,6 +177,7 @@ impl ServiceError {
                 }
             }
             ServiceError::EvidenceNotHeld { .. } => Code::FailedPrecondition,
+            ServiceError::UploadsBusy { .. } => Code::ResourceExhausted,
             ServiceError::EvidenceNotReferenced { .. } => Code::NotFound,
             ServiceError::EvidenceMissing { .. } => Code::DataLoss,
             ServiceError::EvidenceUploadIdle { .. } => Code::DeadlineExceeded,

@@ -15,7 +15,7 @@ use std::time::Duration;
 use gridledger_api::{MAX_EVIDENCE_CHUNK_DATA_BYTES, evidence_ref_to_proto, parse_issue_id, proto};
 use gridledger_domain::{EvidenceRef, IssueState, Sha256Digest};
 use gridledger_evidence::{BlobProblem, BlobReader, EvidenceError, EvidenceStore};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::Status;
@@ -28,6 +28,12 @@ use crate::issues::IssueStore;
 /// removed), so a stalled client does not hold a file in `incoming/` for as long as its
 /// connection lives (keepalive pings keep a connection open indefinitely).
 pub(crate) const UPLOAD_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Uploads written at once, server-wide: each holds a file open in `incoming/`, so a
+/// client opening thousands of uploads cannot run the process out of descriptors (which
+/// the log needs). Further uploads wait for a slot, up to [`UPLOAD_IDLE_TIMEOUT`], then are
+/// refused RESOURCE_EXHAUSTED.
+pub(crate) const UPLOADS_AT_ONCE: usize = 64;
 
 /// Chunks of a blob sent but not yet taken by the transport, per `GetEvidence` call.
 const CHUNKS_IN_FLIGHT: usize = 2;
@@ -65,6 +71,7 @@ where
 /// documentation). On any failure the partial upload is removed (dropping it does).
 pub(crate) async fn upload_evidence<S>(
     evidence: &EvidenceStore,
+    upload_slots: &Semaphore,
     mut chunks: S,
     idle_timeout: Duration,
 ) -> Result<proto::EvidenceRef, ServiceError>
@@ -79,6 +86,16 @@ where
     }
     let declared_size = chunk.size;
     let claimed = (!chunk.media_type.is_empty()).then(|| chunk.media_type.clone());
+    // Held until the upload is stored or dropped.
+    let _slot = match tokio::time::timeout(idle_timeout, upload_slots.acquire()).await {
+        Ok(Ok(slot)) => slot,
+        Ok(Err(_)) | Err(_) => {
+            return Err(ServiceError::UploadsBusy {
+                at_once: UPLOADS_AT_ONCE,
+                waited_seconds: idle_timeout.as_secs(),
+            });
+        }
+    };
     let store = evidence.clone();
     let claimed_for_store = claimed.clone();
     let mut upload = blocking("starting an evidence upload", move || {
@@ -242,9 +259,15 @@ mod tests {
         let ending: Vec<Result<proto::EvidenceChunk, Status>> = failure.into_iter().map(Err).collect();
         let sent = tokio_stream::iter(chunks.into_iter().map(Ok).chain(ending));
         let outcome = if stall {
-            upload_evidence(&store, sent.chain(tokio_stream::pending()), Duration::from_millis(50)).await
+            upload_evidence(
+                &store,
+                &Semaphore::new(1),
+                sent.chain(tokio_stream::pending()),
+                Duration::from_millis(50),
+            )
+            .await
         } else {
-            upload_evidence(&store, sent, UPLOAD_IDLE_TIMEOUT).await
+            upload_evidence(&store, &Semaphore::new(1), sent, UPLOAD_IDLE_TIMEOUT).await
         };
         let code = match outcome {
             Ok(_) => tonic::Code::Ok,
@@ -286,5 +309,25 @@ mod tests {
             tonic::Code::ResourceExhausted,
         )
         .await;
+    }
+
+    #[tokio::test]
+    async fn an_upload_waits_for_a_slot_and_is_refused_when_none_frees_up() {
+        let directory = tempfile::tempdir().expect("a temporary folder");
+        let store = EvidenceStore::open(directory.path().join("evidence")).expect("opens");
+        let no_slot_free = Semaphore::new(0);
+        let sent = tokio_stream::iter(vec![Ok(chunk(100, jpeg(100)))]);
+        let refusal = upload_evidence(&store, &no_slot_free, sent, Duration::from_millis(20))
+            .await
+            .expect_err("no slot");
+        let status = Status::from(refusal);
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{}", status.message());
+        assert!(
+            status.message().contains("uploads are being written"),
+            "{}",
+            status.message()
+        );
+        let incoming = directory.path().join("evidence").join("incoming");
+        assert_eq!(std::fs::read_dir(incoming).expect("lists").count(), 0);
     }
 }

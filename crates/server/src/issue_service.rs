@@ -28,6 +28,8 @@ pub(crate) struct IssueServiceImpl {
     pub(crate) submissions: Arc<crate::submit_commands::SubmitCommandsShared>,
     /// The photos and videos of UploadEvidence and GetEvidence (`<data dir>/evidence`).
     pub(crate) evidence: gridledger_evidence::EvidenceStore,
+    /// Uploads written at once (`crate::evidence_service::UPLOADS_AT_ONCE`).
+    pub(crate) upload_slots: Arc<tokio::sync::Semaphore>,
     /// Turns true when shutdown begins: SubmitCommands streams stop reading commands,
     /// answer those in flight, and end UNAVAILABLE.
     pub(crate) shutdown: tokio::sync::watch::Receiver<bool>,
@@ -169,6 +171,7 @@ impl proto::issue_service_server::IssueService for IssueServiceImpl {
     ) -> Result<Response<proto::EvidenceRef>, Status> {
         let reference = crate::evidence_service::upload_evidence(
             &self.evidence,
+            &self.upload_slots,
             request.into_inner(),
             crate::evidence_service::UPLOAD_IDLE_TIMEOUT,
         )

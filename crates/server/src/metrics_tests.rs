@@ -785,6 +785,7 @@ impl World {
             store: store.clone(),
             governance: governance.clone(),
             submissions: Arc::default(),
+            upload_slots: Arc::new(tokio::sync::Semaphore::new(crate::evidence_service::UPLOADS_AT_ONCE)),
             evidence,
             shutdown: shutdown_begun.clone(),
         });

@@ -265,6 +265,7 @@ pub async fn start_with_limits(
         store: store.clone(),
         governance: live_governance.clone(),
         submissions: Arc::default(),
+        upload_slots: Arc::new(tokio::sync::Semaphore::new(crate::evidence_service::UPLOADS_AT_ONCE)),
         evidence: evidence.clone(),
         shutdown: shutdown_begun.clone(),
     })
