@@ -77,6 +77,28 @@ pub enum RpcCode {
 }
 
 impl RpcCode {
+    /// The code's name as gRPC spells it: `FAILED_PRECONDITION`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            RpcCode::Cancelled => "CANCELLED",
+            RpcCode::Unknown => "UNKNOWN",
+            RpcCode::InvalidArgument => "INVALID_ARGUMENT",
+            RpcCode::DeadlineExceeded => "DEADLINE_EXCEEDED",
+            RpcCode::NotFound => "NOT_FOUND",
+            RpcCode::AlreadyExists => "ALREADY_EXISTS",
+            RpcCode::PermissionDenied => "PERMISSION_DENIED",
+            RpcCode::ResourceExhausted => "RESOURCE_EXHAUSTED",
+            RpcCode::FailedPrecondition => "FAILED_PRECONDITION",
+            RpcCode::Aborted => "ABORTED",
+            RpcCode::OutOfRange => "OUT_OF_RANGE",
+            RpcCode::Unimplemented => "UNIMPLEMENTED",
+            RpcCode::Internal => "INTERNAL",
+            RpcCode::Unavailable => "UNAVAILABLE",
+            RpcCode::DataLoss => "DATA_LOSS",
+            RpcCode::Unauthenticated => "UNAUTHENTICATED",
+        }
+    }
+
     pub(crate) fn of(code: tonic::Code) -> Self {
         match code {
             tonic::Code::Cancelled => RpcCode::Cancelled,

@@ -219,30 +219,8 @@ impl Failure {
     fn key(&self) -> &'static str {
         match self {
             Failure::NotServing => "NOT_SERVING",
-            Failure::Call(error) => error.code().map_or("transport", code_name),
+            Failure::Call(error) => error.code().map_or("transport", RpcCode::name),
         }
-    }
-}
-
-/// A status code as gRPC names it.
-fn code_name(code: RpcCode) -> &'static str {
-    match code {
-        RpcCode::Cancelled => "CANCELLED",
-        RpcCode::Unknown => "UNKNOWN",
-        RpcCode::InvalidArgument => "INVALID_ARGUMENT",
-        RpcCode::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        RpcCode::NotFound => "NOT_FOUND",
-        RpcCode::AlreadyExists => "ALREADY_EXISTS",
-        RpcCode::PermissionDenied => "PERMISSION_DENIED",
-        RpcCode::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        RpcCode::FailedPrecondition => "FAILED_PRECONDITION",
-        RpcCode::Aborted => "ABORTED",
-        RpcCode::OutOfRange => "OUT_OF_RANGE",
-        RpcCode::Unimplemented => "UNIMPLEMENTED",
-        RpcCode::Internal => "INTERNAL",
-        RpcCode::Unavailable => "UNAVAILABLE",
-        RpcCode::DataLoss => "DATA_LOSS",
-        RpcCode::Unauthenticated => "UNAUTHENTICATED",
     }
 }
 
@@ -812,8 +790,8 @@ mod tests {
 
     #[test]
     fn every_code_has_its_grpc_name() {
-        assert_eq!(code_name(RpcCode::FailedPrecondition), "FAILED_PRECONDITION");
-        assert_eq!(code_name(RpcCode::Unauthenticated), "UNAUTHENTICATED");
+        assert_eq!(RpcCode::FailedPrecondition.name(), "FAILED_PRECONDITION");
+        assert_eq!(RpcCode::Unauthenticated.name(), "UNAUTHENTICATED");
         let failure = Failure::Call(ClientError::Rpc {
             code: RpcCode::Unavailable,
             message: "down".to_owned(),

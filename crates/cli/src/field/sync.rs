@@ -63,31 +63,9 @@ struct Summary {
     unanswered: usize,
 }
 
-/// The gRPC status code's name: `FAILED_PRECONDITION`.
-pub fn code_name(code: RpcCode) -> &'static str {
-    match code {
-        RpcCode::Cancelled => "CANCELLED",
-        RpcCode::Unknown => "UNKNOWN",
-        RpcCode::InvalidArgument => "INVALID_ARGUMENT",
-        RpcCode::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        RpcCode::NotFound => "NOT_FOUND",
-        RpcCode::AlreadyExists => "ALREADY_EXISTS",
-        RpcCode::PermissionDenied => "PERMISSION_DENIED",
-        RpcCode::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        RpcCode::FailedPrecondition => "FAILED_PRECONDITION",
-        RpcCode::Aborted => "ABORTED",
-        RpcCode::OutOfRange => "OUT_OF_RANGE",
-        RpcCode::Unimplemented => "UNIMPLEMENTED",
-        RpcCode::Internal => "INTERNAL",
-        RpcCode::Unavailable => "UNAVAILABLE",
-        RpcCode::DataLoss => "DATA_LOSS",
-        RpcCode::Unauthenticated => "UNAUTHENTICATED",
-    }
-}
-
 fn reason_of_refusal(refusal: &CommandRefusal) -> Reason {
     Reason {
-        code: code_name(refusal.code).to_owned(),
+        code: refusal.code.name().to_owned(),
         message: refusal.message.clone(),
         field: refusal.field.clone(),
         at: now(),
@@ -217,7 +195,7 @@ async fn upload_photos(
                     photo.uploaded_to = Some(server.to_owned());
                 }
                 Err(error) if error.code().is_some_and(|code| !code.is_transient()) => {
-                    let code = error.code().map_or("UNKNOWN", code_name);
+                    let code = error.code().map_or("UNKNOWN", RpcCode::name);
                     let message = match &error {
                         ClientError::Rpc { message, .. } => message.clone(),
                         other => other.to_string(),
