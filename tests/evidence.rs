@@ -363,11 +363,11 @@ async fn uploads_are_stored_once_and_read_back_through_issues_or_leave_nothing()
         ),
         (
             proto::GetEvidenceRequest {
-                sha256: first.sha256.as_bytes().to_vec(),
+                sha256: vec![7; 32],
                 issue_id: String::new(),
             },
-            Code::InvalidArgument,
-            "invalid issue_id: is required",
+            Code::NotFound,
+            "the node holds no evidence 0707",
         ),
         (
             proto::GetEvidenceRequest {
@@ -382,6 +382,20 @@ async fn uploads_are_stored_once_and_read_back_through_issues_or_leave_nothing()
         assert_eq!(status.code(), code, "{status:?}");
         assert!(status.message().contains(words), "{status:?}");
     }
+    // Without authentication every issue is readable: a blob by its digest alone.
+    let mut chunks = issues
+        .get_evidence(proto::GetEvidenceRequest {
+            sha256: first.sha256.as_bytes().to_vec(),
+            issue_id: String::new(),
+        })
+        .await?
+        .into_inner();
+    let mut fetched = Vec::new();
+    while let Some(chunk) = chunks.message().await? {
+        fetched.extend_from_slice(&chunk.data);
+    }
+    assert_eq!(sha256_of(&fetched), first.sha256);
+    assert_eq!(fetched.len() as u64, first.size);
     server.server.shutdown().await?;
     Ok(())
 }
@@ -691,6 +705,25 @@ async fn a_grid_worker_reads_the_evidence_of_issues_in_their_grid_only() -> anyh
             }
             (Err(error), Some(code)) => assert_eq!(error.code(), Some(code), "{principal:?}: {error}"),
             (outcome, expected) => panic!("{principal:?} {issue_id}: got {outcome:?}, expected {expected:?}"),
+        }
+    }
+    // By digest alone: only for a principal who reads every issue of the node.
+    for (principal, expected) in [("worker-one", Err(Code::InvalidArgument)), ("admin", Ok(()))] {
+        let mut request = tonic::Request::new(proto::GetEvidenceRequest {
+            sha256: one.sha256.as_bytes().to_vec(),
+            issue_id: String::new(),
+        });
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {}", token_of(principal)).parse()?);
+        let outcome = issues.get_evidence(request).await;
+        match (outcome, expected) {
+            (Ok(_), Ok(())) => {}
+            (Err(status), Err(code)) => {
+                assert_eq!(status.code(), code, "{status:?}");
+                assert!(status.message().contains("issue_id"), "{status:?}");
+            }
+            (outcome, expected) => panic!("{principal}: got {outcome:?}, expected {expected:?}"),
         }
     }
     server.shutdown().await?;

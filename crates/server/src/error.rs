@@ -70,6 +70,9 @@ pub enum ServiceError {
     /// damaged, or failed.
     #[error("{}", evidence_message(.0))]
     Evidence(#[from] gridledger_evidence::EvidenceError),
+    /// `GetEvidence` without an issue, of a blob the node does not hold.
+    #[error("the node holds no evidence {sha256}")]
+    EvidenceUnknown { sha256: String },
     /// Every upload slot stayed taken while this upload waited for one.
     #[error("{at_once} uploads are being written already and none finished within {waited_seconds} s; try again later")]
     UploadsBusy { at_once: usize, waited_seconds: u64 },
@@ -178,6 +181,7 @@ impl ServiceError {
             }
             ServiceError::EvidenceNotHeld { .. } => Code::FailedPrecondition,
             ServiceError::UploadsBusy { .. } => Code::ResourceExhausted,
+            ServiceError::EvidenceUnknown { .. } => Code::NotFound,
             ServiceError::EvidenceNotReferenced { .. } => Code::NotFound,
             ServiceError::EvidenceMissing { .. } => Code::DataLoss,
             ServiceError::EvidenceUploadIdle { .. } => Code::DeadlineExceeded,
@@ -276,7 +280,7 @@ impl ServiceError {
             ServiceError::IssueNotFound { .. } => Some("issue_id"),
             ServiceError::PositionNotInTree { .. } => Some("position"),
             ServiceError::Evidence(evidence) => evidence_field(evidence),
-            ServiceError::EvidenceNotReferenced { .. } => Some("sha256"),
+            ServiceError::EvidenceNotReferenced { .. } | ServiceError::EvidenceUnknown { .. } => Some("sha256"),
             _ => None,
         }
     }

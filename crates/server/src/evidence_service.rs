@@ -161,6 +161,9 @@ pub(crate) async fn get_evidence(
             format!("a SHA-256 digest is 32 bytes, got {} bytes", request.sha256.len()),
         )
     })?);
+    if request.issue_id.is_empty() {
+        return get_evidence_of_whole_log(issues, evidence, principal, sha256).await;
+    }
     let issue_id = parse_issue_id("issue_id", &request.issue_id)?;
     let loaded = issues.load(issue_id, None)?;
     if let Some(principal) = principal {
@@ -196,6 +199,40 @@ pub(crate) async fn get_evidence(
     }
     let (sender, receiver) = mpsc::channel(CHUNKS_IN_FLIGHT);
     tokio::spawn(send_blob(reader, referenced, sender));
+    Ok(Box::pin(ReceiverStream::new(receiver)))
+}
+
+/// `GetEvidence` without an issue: for a caller who may read every issue of the node (no
+/// authentication, or scopes covering every district of the registry), any blob the store
+/// holds; for anyone else, the issue is required.
+async fn get_evidence_of_whole_log(
+    issues: &IssueStore,
+    evidence: &EvidenceStore,
+    principal: Option<&Principal>,
+    sha256: Sha256Digest,
+) -> Result<EvidenceChunks, ServiceError> {
+    if let Some(principal) = principal {
+        let reads_every_issue = issues
+            .registry
+            .districts()
+            .iter()
+            .all(|district| principal.scopes.contains(district.code.as_jurisdiction_code()));
+        if !reads_every_issue {
+            return Err(ServiceError::invalid(
+                "issue_id",
+                "is required: name an issue in your scope whose events reference the blob (only a principal with every district in scope may leave it empty)",
+            ));
+        }
+    }
+    let store = evidence.clone();
+    let reader = blocking("opening evidence", move || store.open_blob(&sha256))
+        .await??
+        .ok_or_else(|| ServiceError::EvidenceUnknown {
+            sha256: sha256.to_hex(),
+        })?;
+    let reference = reader.reference();
+    let (sender, receiver) = mpsc::channel(CHUNKS_IN_FLIGHT);
+    tokio::spawn(send_blob(reader, reference, sender));
     Ok(Box::pin(ReceiverStream::new(receiver)))
 }
 
