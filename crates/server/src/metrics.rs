@@ -134,6 +134,35 @@ struct CallMetrics {
     auth_failures: Family<ReasonLabels, Counter>,
 }
 
+/// Counts each command of a `SubmitCommands` stream into `gridledger_commands_total` and
+/// `gridledger_command_duration_seconds` under its own name (`ReportIssue`, ...), as its
+/// unary call would be counted. The services hold one from the start; it counts once the
+/// node's [`Metrics`] are attached ([`Metrics::count_streamed_commands`]), and does nothing
+/// where no metrics are kept.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StreamedCommandMetrics {
+    calls: Arc<std::sync::OnceLock<Arc<CallMetrics>>>,
+}
+
+impl StreamedCommandMetrics {
+    /// One command of a stream came to `code` after `elapsed`.
+    pub(crate) fn record(&self, command: CommandKind, code: tonic::Code, elapsed: std::time::Duration) {
+        let Some(calls) = self.calls.get() else {
+            return;
+        };
+        let code = usize::try_from(code as i32)
+            .ok()
+            .and_then(|index| CODE_NAMES.get(index).copied())
+            .unwrap_or(UNKNOWN);
+        let command = command.as_str();
+        calls.commands.get_or_create(&CommandCodeLabels { command, code }).inc();
+        calls
+            .command_seconds
+            .get_or_create(&CommandLabels { command })
+            .observe(elapsed.as_secs_f64());
+    }
+}
+
 /// The handles a node's metrics are read from at each scrape.
 #[derive(Debug)]
 pub(crate) struct MetricSources {
@@ -194,6 +223,12 @@ impl Metrics {
         );
         registry.register_collector(Box::new(NodeCollector { sources }));
         Metrics { registry, calls }
+    }
+
+    /// Makes `streamed` count into these metrics from now on.
+    pub(crate) fn count_streamed_commands(&self, streamed: &StreamedCommandMetrics) {
+        // Set once, by the one node that owns both.
+        let _ = streamed.calls.set(self.calls.clone());
     }
 
     /// The layer that counts the gRPC calls into these metrics.

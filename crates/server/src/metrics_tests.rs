@@ -625,6 +625,69 @@ async fn the_layer_counts_each_call_once_by_its_final_status() -> anyhow::Result
     Ok(())
 }
 
+#[test]
+fn the_commands_of_a_stream_count_under_their_own_names_once_metrics_are_attached() -> anyhow::Result<()> {
+    let directory = tempfile::tempdir()?;
+    let metrics = test_metrics(directory.path())?;
+    let streamed = crate::metrics::StreamedCommandMetrics::default();
+    let before = scrape(&metrics);
+    // Not attached yet: nothing is counted.
+    streamed.record(
+        gridledger_domain::CommandKind::ReportIssue,
+        tonic::Code::Ok,
+        std::time::Duration::from_millis(2),
+    );
+    assert!(scrape(&metrics).moved_since(&before).is_empty());
+    metrics.count_streamed_commands(&streamed);
+    for (kind, code) in [
+        (gridledger_domain::CommandKind::ReportIssue, tonic::Code::Ok),
+        (gridledger_domain::CommandKind::ReportIssue, tonic::Code::Ok),
+        (
+            gridledger_domain::CommandKind::ResolveIssue,
+            tonic::Code::FailedPrecondition,
+        ),
+    ] {
+        streamed.record(kind, code, std::time::Duration::from_millis(2));
+    }
+    let expected = BTreeMap::from([
+        (
+            sample_key(
+                "gridledger_commands_total",
+                &[("command", "ReportIssue"), ("code", "OK")],
+            ),
+            2.0,
+        ),
+        (
+            sample_key(
+                "gridledger_commands_total",
+                &[("command", "ResolveIssue"), ("code", "FAILED_PRECONDITION")],
+            ),
+            1.0,
+        ),
+        (
+            sample_key(
+                "gridledger_command_duration_seconds_count",
+                &[("command", "ReportIssue")],
+            ),
+            2.0,
+        ),
+        (
+            sample_key(
+                "gridledger_command_duration_seconds_count",
+                &[("command", "ResolveIssue")],
+            ),
+            1.0,
+        ),
+    ]);
+    let moved: BTreeMap<String, f64> = scrape(&metrics)
+        .moved_since(&before)
+        .into_iter()
+        .filter(|(key, _)| !key.contains("_bucket") && !key.contains("_sum"))
+        .collect();
+    assert_eq!(moved, expected);
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_disabled_layer_passes_calls_through_and_counts_nothing() -> anyhow::Result<()> {
     let mut service = MetricsLayer::disabled().layer(Answer(Some(invalid_in_headers)));

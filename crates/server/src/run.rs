@@ -261,10 +261,11 @@ pub async fn start_with_limits(
     // Set when shutdown begins: follow streams and command streams end, and the grace
     // period starts.
     let (shutting_down, shutdown_begun) = watch::channel(false);
+    let submissions = Arc::new(crate::submit_commands::SubmitCommandsShared::default());
     let issue_service = proto::issue_service_server::IssueServiceServer::new(IssueServiceImpl {
         store: store.clone(),
         governance: live_governance.clone(),
-        submissions: Arc::default(),
+        submissions: submissions.clone(),
         upload_slots: Arc::new(tokio::sync::Semaphore::new(crate::evidence_service::UPLOADS_AT_ONCE)),
         evidence: evidence.clone(),
         shutdown: shutdown_begun.clone(),
@@ -360,6 +361,8 @@ pub async fn start_with_limits(
         outbox: outbox.as_ref().map(|outbox| outbox.status()),
         connections: connections.clone(),
     }));
+    // The commands of SubmitCommands streams count like unary ones.
+    metrics.count_streamed_commands(submissions.command_metrics());
     // The HTTP endpoint reads through the same parts as the services above.
     let http = http_bound.map(|(listener, local_addr)| {
         let context = crate::http::HttpContext::new(

@@ -35,7 +35,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use gridledger_api::{CommandMeta, CommandRequest, actor_of, proto};
-use gridledger_domain::IssueId;
+use gridledger_domain::{CommandKind, IssueId};
 use prost::Message;
 use sha2::{Digest, Sha256};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
@@ -46,6 +46,7 @@ use tonic::{Code, Request, Status, Streaming};
 use crate::auth::{self, Principal};
 use crate::error::ServiceError;
 use crate::issues::IssueStore;
+use crate::metrics::StreamedCommandMetrics;
 
 /// Most commands of one stream in flight (read, and not yet answered).
 pub const SUBMIT_COMMANDS_WINDOW: usize = 64;
@@ -77,6 +78,8 @@ pub(crate) struct SubmitCommandsShared {
     refusals: Mutex<RefusalMemory>,
     /// Request id -> the last command with that id that is still executing.
     executing: Mutex<HashMap<String, Finished>>,
+    /// Each command counted under its own name, as its unary call is.
+    command_metrics: StreamedCommandMetrics,
 }
 
 impl Default for SubmitCommandsShared {
@@ -90,7 +93,13 @@ impl SubmitCommandsShared {
         SubmitCommandsShared {
             refusals: Mutex::new(RefusalMemory::with_capacity(capacity)),
             executing: Mutex::new(HashMap::new()),
+            command_metrics: StreamedCommandMetrics::default(),
         }
+    }
+
+    /// Where the streams' commands are counted (`crate::metrics`).
+    pub(crate) fn command_metrics(&self) -> &StreamedCommandMetrics {
+        &self.command_metrics
     }
 
     fn refusals(&self) -> MutexGuard<'_, RefusalMemory> {
@@ -215,6 +224,8 @@ impl Drop for ExecutingRequest {
 /// One command read from the stream, ready to run.
 struct StreamedCommand {
     request_id: String,
+    /// The command's kind, when the request carries one (for the metrics).
+    kind: Option<CommandKind>,
     /// Set when the request id is valid: the key of the refusal memory.
     fingerprint: Option<Fingerprint>,
     /// The validated command, or why it was refused before it could run (its role, its
@@ -404,6 +415,7 @@ fn read_command(
     let request_id = request.request_id().to_owned();
     let request_id_is_valid = CommandMeta::check_request_id(&request_id).is_ok();
     let fingerprint = request_id_is_valid.then(|| fingerprint(context.principal.as_deref(), &request));
+    let kind = request.command_kind();
     let command = validate(context, request);
     let (done, finished) = Finished::new_pair();
     let after_same_issue = match &command {
@@ -431,6 +443,7 @@ fn read_command(
     };
     StreamedCommand {
         request_id,
+        kind,
         fingerprint,
         command,
         after_same_issue,
@@ -456,6 +469,7 @@ fn validate(context: &StreamContext, request: proto::SubmitCommandsRequest) -> R
 async fn run_command(context: Arc<StreamContext>, command: StreamedCommand) {
     let StreamedCommand {
         request_id,
+        kind,
         fingerprint,
         command,
         after_same_issue,
@@ -473,7 +487,15 @@ async fn run_command(context: Arc<StreamContext>, command: StreamedCommand) {
     if context.cancelled.load(Ordering::SeqCst) {
         return;
     }
+    let started = std::time::Instant::now();
     let result = execute(&context, &request_id, fingerprint, command).await;
+    if let Some(kind) = kind {
+        let code = match &result {
+            Ok(_) => Code::Ok,
+            Err(error) => Code::from_i32(error.code),
+        };
+        context.shared.command_metrics().record(kind, code, started.elapsed());
+    }
     // Finished: the next command on the issue, or with the request id, may go.
     drop(done);
     drop(executing);
