@@ -238,6 +238,62 @@ async fn start_node(data_dir: PathBuf, principals: Option<PathBuf>) -> anyhow::R
     Ok((server, http))
 }
 
+/// Uploads a 96 x 64 PNG to the node at `grpc` and reports an issue in a Dantu grid with it
+/// and a GCJ-02 location; the issue's id.
+async fn report_with_photo(grpc: SocketAddr) -> anyhow::Result<String> {
+    let mut pixels = Vec::with_capacity(96 * 64 * 3);
+    for index in 0..96 * 64 {
+        pixels.extend_from_slice(&[(index % 256) as u8, 120, 200]);
+    }
+    let mut photo = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut photo, 96, 64);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header()?;
+        writer.write_image_data(&pixels)?;
+        writer.finish()?;
+    }
+    let mut issues = proto::issue_service_client::IssueServiceClient::connect(format!("http://{grpc}")).await?;
+    let chunk = proto::EvidenceChunk {
+        size: photo.len() as u64,
+        media_type: "image/png".to_owned(),
+        data: photo,
+    };
+    let reference = issues
+        .upload_evidence(tokio_stream::iter(vec![chunk]))
+        .await?
+        .into_inner();
+    let registry = Registry::builtin(PROFILE).ok_or_else(|| anyhow::anyhow!("no built-in registry {PROFILE}"))?;
+    let grid = registry
+        .grids()
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("the registry has no grid"))?
+        .code
+        .as_str()
+        .to_owned();
+    let ack = issues
+        .report_issue(proto::ReportIssueRequest {
+            meta: support::fresh_meta(),
+            grid_code: grid,
+            category: "environment".to_owned(),
+            title: "Rubble on the pavement".to_owned(),
+            reporter_id: "worker-3".to_owned(),
+            location: Some(proto::Location {
+                latitude: 32.012_345,
+                longitude: 119.612_345,
+                coordinate_system: proto::CoordinateSystem::Gcj02 as i32,
+                accuracy_m: Some(6.0),
+                address: "丹徒区 谷阳路".to_owned(),
+            }),
+            evidence: vec![reference],
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    Ok(ack.issue_id)
+}
+
 /// Seeds the node at `grpc` with the simulated district, through the built binary.
 async fn simulate(grpc: SocketAddr) -> anyhow::Result<Value> {
     let server = format!("http://{grpc}");
@@ -814,6 +870,36 @@ async fn the_dashboard_shows_what_the_api_answers_and_keeps_a_scoped_analyst_in_
             .await?;
         let expected = json!({"error": "NOT_FOUND", "title": "", "chain": null, "timeline": 0});
         Ok(if shown == expected {
+            Ok(())
+        } else {
+            Err(format!("page {shown}"))
+        })
+    })
+    .await?;
+
+    // 8. A photographed issue's page: the report's location as text, exactly as given, and
+    // the photo drawn by the browser from the node's evidence endpoint.
+    let photographed = report_with_photo(server.local_addr).await?;
+    client
+        .execute(
+            "location.hash = arguments[0]",
+            vec![json!(format!("#/issues/{photographed}"))],
+        )
+        .await?;
+    eventually("the photo and the location are shown", || async {
+        let shown = client
+            .execute(
+                "const image = document.querySelector('#timeline ul.evidence img'); \
+                 return { decoded: image ? (image.complete && image.naturalWidth) : null, \
+                   location: document.querySelector('#timeline .event-location')?.textContent || null };",
+                Vec::new(),
+            )
+            .await?;
+        let decoded = shown["decoded"].as_u64() == Some(96);
+        let located = shown["location"]
+            .as_str()
+            .is_some_and(|text| text.contains("32.012345") && text.contains("119.612345"));
+        Ok(if decoded && located {
             Ok(())
         } else {
             Err(format!("page {shown}"))

@@ -33,6 +33,9 @@
       where: "位置", reported: "上报时间", reporter: "上报人", revision: "版本", assignee: "承办人",
       resolutionLevel: "办结层级", lastEvaluation: "最近评价", lastResolvedAt: "办结时间",
       afterEvent: "之后", actor: "操作人", position: "位置",
+      location: "定位", accuracy: "精度 ±{n} 米", evidence: "照片、视频", photo: "照片", video: "视频",
+      playVideo: "▶ 播放视频", openFile: "打开文件",
+      coordinateSystems: { WGS84: "WGS-84（GPS）", GCJ02: "GCJ-02（国测局）", BD09: "BD-09（百度）" },
       levels: { street: "街道", community: "社区", grid: "网格" },
       statuses: {
         REPORTED: "已上报", IN_PROGRESS: "办理中", IN_DELIBERATION: "议事中", ESCALATED: "已上报指导委",
@@ -69,6 +72,9 @@
       where: "Where", reported: "Reported", reporter: "Reporter", revision: "Revision", assignee: "Assignee",
       resolutionLevel: "Resolution level", lastEvaluation: "Last evaluation", lastResolvedAt: "Resolved at",
       afterEvent: "after", actor: "actor", position: "position",
+      location: "Location", accuracy: "accuracy ±{n} m", evidence: "Photos and videos", photo: "Photo",
+      video: "Video", playVideo: "▶ Play the video", openFile: "Open the file",
+      coordinateSystems: { WGS84: "WGS-84 (GPS)", GCJ02: "GCJ-02 (China)", BD09: "BD-09 (Baidu)" },
       levels: { street: "Street", community: "Community", grid: "Grid" },
       statuses: {
         REPORTED: "Reported", IN_PROGRESS: "In progress", IN_DELIBERATION: "In deliberation",
@@ -567,6 +573,9 @@
   // ---------------------------------------------------------------------------------
   // An issue and its history.
 
+  // The fields of an event body shown apart from its summary: where, and photos and videos.
+  const SHOWN_APART = new Set(["issue_id", "description", "location", "evidence"]);
+
   // What an event says, in a few words, from its body (the proto field names).
   function eventSummary(body) {
     if (!body) return "";
@@ -575,10 +584,73 @@
     const parts = [];
     for (const [name, field] of Object.entries(value)) {
       if (field === "" || field === null || field === 0 || (Array.isArray(field) && field.length === 0)) continue;
-      if (name === "issue_id" || name === "description") continue;
+      if (SHOWN_APART.has(name)) continue;
       parts.push(name + ": " + (Array.isArray(field) ? field.join(", ") : String(field)));
     }
     return parts.join(" · ");
+  }
+
+  // A location as text, exactly as reported (no conversion between coordinate systems, no
+  // map): latitude, longitude, coordinate system, accuracy and address.
+  function formatLocation(where) {
+    if (!where) return "";
+    const parts = [Number(where.latitude).toFixed(6) + ", " + Number(where.longitude).toFixed(6)];
+    const system = where.coordinate_system;
+    if (system && system !== "COORDINATE_SYSTEM_UNSPECIFIED") parts.push(t("coordinateSystems")[system] || system);
+    if (where.accuracy_m !== undefined && where.accuracy_m !== null) {
+      parts.push(t("accuracy").replace("{n}", String(where.accuracy_m)));
+    }
+    if (where.address) parts.push(where.address);
+    return parts.join(" · ");
+  }
+
+  // A size in bytes, in B, KB or MB.
+  function formatSize(bytes) {
+    const size = Number(bytes) || 0;
+    if (size < 1024) return size + " B";
+    if (size < 1024 * 1024) return (size / 1024).toFixed(1) + " KB";
+    return (size / (1024 * 1024)).toFixed(1) + " MB";
+  }
+
+  // The hex of a `bytes` field as the JSON has it (base64).
+  function hexOf(base64) {
+    const binary = atob(String(base64 || "").replace(/-/g, "+").replace(/_/g, "/"));
+    let hex = "";
+    for (let index = 0; index < binary.length; index++) {
+      hex += binary.charCodeAt(index).toString(16).padStart(2, "0");
+    }
+    return hex;
+  }
+
+  // An event's photos (small thumbnails, loaded lazily) and videos (links), each read from
+  // this server through the issue (GET /api/v1/issues/<id>/evidence/<sha256>, with the
+  // session cookie), with its media type and size.
+  function evidenceList(issueId, refs) {
+    const list = element("ul", { class: "evidence", "aria-label": t("evidence") });
+    for (const ref of refs) {
+      const hex = hexOf(ref.sha256);
+      const href = "/api/v1/issues/" + encodeURIComponent(issueId) + "/evidence/" + hex;
+      const mediaType = ref.media_type || "";
+      const caption = mediaType + " · " + formatSize(ref.size);
+      let shown;
+      if (mediaType.startsWith("image/")) {
+        shown = element("a", { href, target: "_blank", rel: "noopener" }, [
+          element("img", {
+            src: href, loading: "lazy", class: "thumb", width: "96", height: "96",
+            alt: t("photo") + " " + hex.slice(0, 12) + " (" + caption + ")",
+          }),
+        ]);
+      } else if (mediaType.startsWith("video/")) {
+        shown = element("a", { href, target: "_blank", rel: "noopener", class: "video", text: t("playVideo") });
+      } else {
+        shown = element("a", { href, target: "_blank", rel: "noopener", text: t("openFile") });
+      }
+      list.append(element("li", { "data-sha256": hex, "data-media-type": mediaType }, [
+        shown,
+        element("span", { class: "muted", text: caption }),
+      ]));
+    }
+    return list;
   }
 
   function field(list, label, value) {
@@ -603,6 +675,7 @@
       fields.replaceChildren();
       field(fields, "ID", issue.issue_id);
       field(fields, t("where"), nameOf(issue.grid_code));
+      if (issue.location) field(fields, t("location"), formatLocation(issue.location));
       field(fields, t("category"), nameOf(issue.category));
       field(fields, t("reported"), formatTime(issue.reported_at));
       field(fields, t("reporter"), issue.reporter_id);
@@ -630,6 +703,17 @@
           element("span", { class: "status", text: " → " + (t("statuses")[after] || after) }),
         ]);
         const summary = element("div", { class: "event-body", text: eventSummary(entry.event) });
+        const body = entry.event ? Object.values(entry.event)[0] || {} : {};
+        const apart = [];
+        if (body.location) {
+          apart.push(element("div", {
+            class: "event-location",
+            text: t("location") + ": " + formatLocation(body.location),
+          }));
+        }
+        if (Array.isArray(body.evidence) && body.evidence.length > 0) {
+          apart.push(evidenceList(issue.issue_id, body.evidence));
+        }
         const meta = element("div", {
           class: "event-meta muted",
           text: t("position") + " " + entry.position + " · " + t("revision") + " " + entry.revision +
@@ -643,7 +727,7 @@
           "data-status-after": after,
           "data-chain-ok": String(entry.chain_ok),
           class: entry.chain_ok ? "" : "broken",
-        }, [head, summary, meta]));
+        }, [head, summary, ...apart, meta]));
       }
     } catch (error) {
       if (generation === state.generation) {

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine;
 use gridledger_api::proto;
 use gridledger_api::proto::audit_service_client::AuditServiceClient;
 use gridledger_api::proto::issue_service_client::IssueServiceClient;
@@ -273,6 +274,67 @@ async fn seed(fixture: &Fixture, range: std::ops::Range<i64>) -> anyhow::Result<
         ids.push(issue_id);
     }
     Ok(ids)
+}
+
+/// A JPEG of `length` bytes: its first bytes make it one, the rest a pattern.
+fn photo(length: usize) -> Vec<u8> {
+    let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00];
+    bytes.extend((0..length.saturating_sub(bytes.len())).map(|index| (index % 251) as u8));
+    bytes
+}
+
+/// Where the photographed issues were reported (inside the district's bounding box).
+fn photo_location() -> proto::Location {
+    proto::Location {
+        latitude: 32.2,
+        longitude: 119.45,
+        coordinate_system: proto::CoordinateSystem::Gcj02 as i32,
+        accuracy_m: Some(8.5),
+        address: "3 Jinshan Rd, stairwell B".to_owned(),
+    }
+}
+
+/// Uploads `bytes` over gRPC (in chunks of 512 KiB, with `token` when given), then reports
+/// an issue in `grid` that references the photo, with [`photo_location`]: the issue's id and
+/// the photo's ref.
+async fn report_with_photo(
+    channel: &Channel,
+    token: Option<&str>,
+    grid: &str,
+    bytes: &[u8],
+) -> anyhow::Result<(String, proto::EvidenceRef)> {
+    let mut issues = IssueServiceClient::new(channel.clone());
+    let size = u64::try_from(bytes.len())?;
+    let chunks: Vec<proto::EvidenceChunk> = bytes
+        .chunks(512 * 1024)
+        .enumerate()
+        .map(|(index, data)| proto::EvidenceChunk {
+            size: if index == 0 { size } else { 0 },
+            media_type: String::new(),
+            data: data.to_vec(),
+        })
+        .collect();
+    let reference = issues
+        .upload_evidence(Fixture::request(tokio_stream::iter(chunks), token)?)
+        .await?
+        .into_inner();
+    let ack = issues
+        .report_issue(Fixture::request(
+            proto::ReportIssueRequest {
+                meta: meta(now_seconds() - DAY_SECONDS),
+                grid_code: grid.to_owned(),
+                category: "environment".to_owned(),
+                title: "rubbish in the stairwell".to_owned(),
+                reporter_id: "worker-1".to_owned(),
+                location: Some(photo_location()),
+                evidence: vec![reference.clone()],
+                ..Default::default()
+            },
+            token,
+        )?)
+        .await?
+        .into_inner();
+    Ok((ack.issue_id, reference))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -670,6 +732,66 @@ async fn check(
     Ok(())
 }
 
+/// The path of a blob of an issue over HTTP.
+fn evidence_path(issue_id: &str, sha256: &[u8]) -> String {
+    format!("/api/v1/issues/{issue_id}/evidence/{}", hex::encode(sha256))
+}
+
+/// Checks that `GET /api/v1/issues/{issue_id}/evidence/{sha256}` answers exactly the bytes
+/// gRPC's `GetEvidence` streams for the same request (and `expected`), with the blob's media
+/// type and size, its hex as the ETag and the caching headers of a content-addressed blob;
+/// and that revalidating with that ETag answers 304 without the bytes.
+async fn check_evidence(
+    fixture: &Fixture,
+    issue_id: &str,
+    reference: &proto::EvidenceRef,
+    expected: &[u8],
+    credentials: &[(&str, &str)],
+    token: Option<&str>,
+) -> anyhow::Result<()> {
+    let mut stream = fixture
+        .issues()
+        .get_evidence(Fixture::request(
+            proto::GetEvidenceRequest {
+                sha256: reference.sha256.clone(),
+                issue_id: issue_id.to_owned(),
+            },
+            token,
+        )?)
+        .await?
+        .into_inner();
+    let mut grpc_bytes = Vec::new();
+    let mut media_type = None;
+    while let Some(chunk) = stream.message().await? {
+        media_type.get_or_insert(chunk.media_type);
+        grpc_bytes.extend_from_slice(&chunk.data);
+    }
+    assert!(grpc_bytes == expected, "gRPC streams the photo's bytes");
+    assert_eq!(media_type.as_deref(), Some(reference.media_type.as_str()));
+    let path = evidence_path(issue_id, &reference.sha256);
+    let reply = fixture.get(&path, credentials).await?;
+    assert_eq!(reply.status, 200, "GET {path}: {}", reply.text());
+    assert!(reply.body == grpc_bytes, "GET {path}: the bytes gRPC streams");
+    let etag = format!("\"{}\"", hex::encode(&reference.sha256));
+    let length = expected.len().to_string();
+    for (name, value) in [
+        ("content-type", reference.media_type.as_str()),
+        ("content-length", length.as_str()),
+        ("cache-control", "private, max-age=31536000, immutable"),
+        ("x-content-type-options", "nosniff"),
+        ("etag", etag.as_str()),
+    ] {
+        assert_eq!(reply.header(name), value, "GET {path}: {name}");
+    }
+    let mut revalidating = credentials.to_vec();
+    revalidating.push(("if-none-match", etag.as_str()));
+    let again = fixture.get(&path, &revalidating).await?;
+    assert_eq!(again.status, 304, "GET {path} with If-None-Match: {}", again.text());
+    assert!(again.body.is_empty(), "GET {path}: 304 has no body");
+    assert_eq!(again.header("etag"), etag, "GET {path}: 304");
+    Ok(())
+}
+
 /// A record's instant (microseconds) as the JSON mapping writes a Timestamp.
 fn time_json(micros: i64) -> anyhow::Result<Value> {
     let timestamp = gridledger_api::timestamp_to_proto(Timestamp::from_unix_micros(micros));
@@ -869,6 +991,44 @@ async fn every_endpoint_answers_what_grpc_answers_as_json_and_csv() -> anyhow::R
         )
         .await?;
     }
+
+    // An issue with a location and a photo: its JSON and CSV as gRPC's, and the photo's bytes.
+    let bytes = photo(1_300_000);
+    let (photo_issue, reference) = report_with_photo(&fixture.channel, None, GRIDS[0], &bytes).await?;
+    assert_eq!(reference.media_type, "image/jpeg");
+    check(
+        &fixture,
+        &format!("/api/v1/issues/{photo_issue}"),
+        Query::Issue(photo_issue.clone()),
+        &[],
+        None,
+    )
+    .await?;
+    let answer = fixture
+        .get(&format!("/api/v1/issues/{photo_issue}"), &[])
+        .await?
+        .json()?;
+    let location = json!({
+        "latitude": 32.2,
+        "longitude": 119.45,
+        "coordinate_system": "GCJ02",
+        "accuracy_m": 8.5,
+        "address": "3 Jinshan Rd, stairwell B",
+    });
+    let evidence = json!([{
+        "sha256": base64::engine::general_purpose::STANDARD.encode(&reference.sha256),
+        "size": 1_300_000,
+        "media_type": "image/jpeg",
+    }]);
+    for (pointer, expected) in [
+        ("/issue/location", &location),
+        ("/issue/evidence", &evidence),
+        ("/history/0/event/issue_reported/location", &location),
+        ("/history/0/event/issue_reported/evidence", &evidence),
+    ] {
+        assert_eq!(answer.pointer(pointer), Some(expected), "{pointer} in {answer}");
+    }
+    check_evidence(&fixture, &photo_issue, &reference, &bytes, &[], None).await?;
     fixture.server.shutdown().await?;
     Ok(())
 }
@@ -902,6 +1062,8 @@ async fn check_error(
 async fn mistakes_are_4xx_with_a_json_body_naming_the_parameter() -> anyhow::Result<()> {
     let fixture = Fixture::start(Setup::default()).await?;
     let ids = seed(&fixture, 0..2).await?;
+    let (photo_issue, reference) = report_with_photo(&fixture.channel, None, GRIDS[0], &photo(4096)).await?;
+    let photo_hex = hex::encode(&reference.sha256);
     let absent = uuid::Uuid::now_v7().to_string();
     let cases: Vec<(String, u16, &str, Option<&str>)> = vec![
         (
@@ -1026,6 +1188,49 @@ async fn mistakes_are_4xx_with_a_json_body_naming_the_parameter() -> anyhow::Res
             Some("format"),
         ),
         ("/api/v1/nothing".to_owned(), 404, "NOT_FOUND", None),
+        (
+            format!("/api/v1/issues/{photo_issue}/evidence/not-hex"),
+            400,
+            "INVALID_ARGUMENT",
+            Some("sha256"),
+        ),
+        (
+            format!("/api/v1/issues/{photo_issue}/evidence/{}", &photo_hex[1..]),
+            400,
+            "INVALID_ARGUMENT",
+            Some("sha256"),
+        ),
+        (
+            format!("/api/v1/issues/{photo_issue}/evidence/{photo_hex}?format=csv"),
+            400,
+            "INVALID_ARGUMENT",
+            Some("format"),
+        ),
+        (
+            format!("/api/v1/issues/not-a-uuid/evidence/{photo_hex}"),
+            400,
+            "INVALID_ARGUMENT",
+            Some("issue_id"),
+        ),
+        (
+            format!("/api/v1/issues/{absent}/evidence/{photo_hex}"),
+            404,
+            "NOT_FOUND",
+            Some("issue_id"),
+        ),
+        // Held by the node, but not referenced by this issue.
+        (
+            format!("/api/v1/issues/{}/evidence/{photo_hex}", ids[0]),
+            404,
+            "NOT_FOUND",
+            Some("sha256"),
+        ),
+        (
+            format!("/api/v1/issues/{photo_issue}/evidence/{}", "ab".repeat(32)),
+            404,
+            "NOT_FOUND",
+            Some("sha256"),
+        ),
     ];
     for (path, status, code, field) in &cases {
         check_error(&fixture, path, &[], *status, code, *field).await?;
@@ -1083,6 +1288,10 @@ async fn with_auth_scopes_apply_as_over_grpc_and_a_session_cookie_works() -> any
     // Seeding as the admin: commands over gRPC need a token too.
     let admin_token = token_of("admin-1");
     let ids = seed_as(&fixture.channel, &admin_token, 0..12).await?;
+    // A photo of an issue in runzhou.s1 (the street analyst's) and of one in runzhou.s4.
+    let bytes = photo(4096);
+    let (photo_in_s1, reference) = report_with_photo(&fixture.channel, Some(&admin_token), GRIDS[0], &bytes).await?;
+    let (photo_in_s4, _) = report_with_photo(&fixture.channel, Some(&admin_token), GRIDS[2], &bytes).await?;
 
     // Without credentials: 401, and the dashboard's files are open.
     for path in [
@@ -1090,6 +1299,7 @@ async fn with_auth_scopes_apply_as_over_grpc_and_a_session_cookie_works() -> any
         "/api/v1/stats/breakdown?group_by=street",
         "/api/v1/issues",
         "/api/v1/registry",
+        &evidence_path(&photo_in_s1, &reference.sha256),
     ] {
         let reply = fixture.get(path, &[]).await?;
         assert_eq!(reply.status, 401, "GET {path}: {}", reply.text());
@@ -1231,6 +1441,54 @@ async fn with_auth_scopes_apply_as_over_grpc_and_a_session_cookie_works() -> any
             .is_some_and(|message| message.contains("it is for analyst, admin")),
         "{refused}"
     );
+    // Evidence is read through an issue in scope, by every role GetEvidence admits (a grid
+    // worker too, who may not read the issue itself over HTTP).
+    let worker_token = token_of("worker-1");
+    for (id, token) in [
+        ("analyst-s1", &analyst_token),
+        ("worker-1", &worker_token),
+        ("auditor-1", &token_of("auditor-1")),
+    ] {
+        check_evidence(
+            &fixture,
+            &photo_in_s1,
+            &reference,
+            &bytes,
+            &[("authorization", bearer(id).as_str())],
+            Some(token),
+        )
+        .await?;
+    }
+    for (credentials, issue_id) in [(&analyst, &photo_in_s4), (&worker, &photo_in_s4)] {
+        let path = evidence_path(issue_id, &reference.sha256);
+        let refused = check_error(
+            &fixture,
+            &path,
+            &[("authorization", credentials.as_str())],
+            403,
+            "PERMISSION_DENIED",
+            None,
+        )
+        .await?;
+        let status = fixture
+            .issues()
+            .get_evidence(Fixture::request(
+                proto::GetEvidenceRequest {
+                    sha256: reference.sha256.clone(),
+                    issue_id: issue_id.clone(),
+                },
+                credentials.strip_prefix("Bearer "),
+            )?)
+            .await
+            .err()
+            .ok_or_else(|| anyhow::anyhow!("gRPC answered a blob out of scope"))?;
+        assert_eq!(status.code(), tonic::Code::PermissionDenied);
+        assert_eq!(
+            refused["error"]["message"],
+            status.message(),
+            "GET {path}: gRPC's message"
+        );
+    }
     // An auditor replays issues over gRPC, so it reads an issue's history over HTTP.
     let auditor = bearer("auditor-1");
     assert_eq!(
@@ -1292,6 +1550,15 @@ async fn with_auth_scopes_apply_as_over_grpc_and_a_session_cookie_works() -> any
             },
             "community",
         ),
+        &with_cookie,
+        Some(&analyst_token),
+    )
+    .await?;
+    check_evidence(
+        &fixture,
+        &photo_in_s1,
+        &reference,
+        &bytes,
         &with_cookie,
         Some(&analyst_token),
     )
@@ -1472,6 +1739,12 @@ async fn the_dashboard_is_served_from_the_binary_with_its_content_types() -> any
         !index.text().contains("://"),
         "no file from elsewhere: no absolute URL in the page"
     );
+    // The issue view shows photos from the evidence endpoint, lazily, and nothing from elsewhere.
+    let script = fixture.get("/assets/app.js", &[]).await?.text();
+    for needle in ["\"/evidence/\"", "loading: \"lazy\"", "formatLocation"] {
+        assert!(script.contains(needle), "app.js holds {needle}");
+    }
+    assert!(!script.contains("://"), "app.js fetches nothing from elsewhere");
     let missing = fixture.get("/assets/nothing.js", &[]).await?;
     assert_eq!(missing.status, 404);
     let session = fixture.get("/session", &[]).await?.json()?;

@@ -6,6 +6,7 @@
 //! | `GET /api/v1/stats/breakdown` | `StatsService/BreakdownGovernanceStats` | `stats_service::breakdown_governance_stats` |
 //! | `GET /api/v1/issues` | `IssueService/ListIssues` | `issue_service::list_issues` |
 //! | `GET /api/v1/issues/{id}` | `IssueService/GetIssue` and `AuditService/ReplayIssue` | `issue_service::get_issue`, `audit_service::replay_issue` |
+//! | `GET /api/v1/issues/{id}/evidence/{sha256}` | `IssueService/GetEvidence` | `evidence_service::get_evidence` |
 //!
 //! Times in queries are read by `gridledger_api::local_time::parse_instant`: RFC 3339, or
 //! a date or local date and time in the time zone of the district the query is about.
@@ -31,6 +32,7 @@ use super::session::{Endpoint, admit};
 use crate::audit_service::replay_issue;
 use crate::auth::Principal;
 use crate::error::{HttpError, ServiceError};
+use crate::evidence_service::get_evidence;
 use crate::issue_service::{get_issue, list_issues};
 use crate::stats_service::{breakdown_governance_stats, governance_stats};
 
@@ -55,6 +57,11 @@ const ISSUES_ENDPOINT: Endpoint = Endpoint {
 const ISSUE_ENDPOINT: Endpoint = Endpoint {
     name: "GET /api/v1/issues/{id}",
     rpcs: &[(ISSUES, "GetIssue"), (AUDIT, "ReplayIssue")],
+};
+/// A photo or video an issue references: for the roles that may read evidence.
+const EVIDENCE_ENDPOINT: Endpoint = Endpoint {
+    name: "GET /api/v1/issues/{id}/evidence/{sha256}",
+    rpcs: &[(ISSUES, "GetEvidence")],
 };
 /// The registry's names: for every authenticated principal.
 const REGISTRY_ENDPOINT: Endpoint = Endpoint {
@@ -563,6 +570,109 @@ fn issue_answer(context: &HttpContext, issue_id: &str, request: Request) -> Resu
             ))
         }
     }
+}
+
+/// How long a blob may be cached: it is named by its SHA-256, so it never changes.
+const EVIDENCE_CACHE_CONTROL: &str = "private, max-age=31536000, immutable";
+
+/// `GET /api/v1/issues/{id}/evidence/{sha256}`: the blob `sha256` (64 hex digits) that the
+/// issue references, as `GetEvidence` streams it: its bytes with its media type, its size,
+/// its hex as the ETag (`If-None-Match` with it answers 304), cacheable for good. The scope
+/// check is `GetEvidence`'s; a blob found damaged while it is sent cuts the connection (the
+/// status line has gone out).
+pub(crate) async fn evidence(
+    State(context): State<Arc<HttpContext>>,
+    Path((issue_id, sha256)): Path<(String, String)>,
+    request: Request,
+) -> Response {
+    answer(evidence_answer(&context, &issue_id, &sha256, request).await)
+}
+
+async fn evidence_answer(
+    context: &HttpContext,
+    issue_id: &str,
+    sha256_hex: &str,
+    request: Request,
+) -> Result<Response, HttpError> {
+    use axum::http::header::{CACHE_CONTROL, ETAG, IF_NONE_MATCH, X_CONTENT_TYPE_OPTIONS};
+    use axum::http::{HeaderValue, StatusCode};
+
+    let principal = admit(context, request.headers(), request.extensions(), &EVIDENCE_ENDPOINT)?;
+    Params::of(request.uri(), &[])?;
+    let sha256 = match hex::decode(sha256_hex) {
+        Ok(bytes) if bytes.len() == 32 => bytes,
+        _ => {
+            return Err(invalid(
+                "sha256",
+                format!("{sha256_hex:?} is not a SHA-256 digest: 64 hexadecimal digits"),
+            ));
+        }
+    };
+    let grpc_request = proto::GetEvidenceRequest {
+        sha256,
+        issue_id: issue_id.to_owned(),
+    };
+    let chunks = get_evidence(
+        &context.store,
+        &context.store.evidence,
+        principal.as_deref(),
+        &grpc_request,
+    )
+    .await?;
+    let etag = format!("\"{}\"", hex::encode(&grpc_request.sha256));
+    let not_modified = request
+        .headers()
+        .get_all(IF_NONE_MATCH)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|tag| {
+            let tag = tag.trim();
+            tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag
+        });
+    let mut response = if not_modified {
+        // Dropping the chunks stops the blob's reader.
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        blob_response(chunks).await?
+    };
+    let headers = response.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static(EVIDENCE_CACHE_CONTROL));
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        headers.insert(ETAG, value);
+    }
+    Ok(response)
+}
+
+/// The blob `GetEvidence` streams as the body of a 200: its media type and size from the
+/// first chunk, then every chunk's bytes as the reader sends them.
+async fn blob_response(mut chunks: crate::evidence_service::EvidenceChunks) -> Result<Response, HttpError> {
+    use axum::http::HeaderValue;
+    use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+    use tokio_stream::StreamExt;
+
+    // The first chunk carries the size and the media type.
+    let first = match chunks.next().await {
+        Some(Ok(chunk)) => chunk,
+        Some(Err(status)) => return Err(HttpError::new(status.code(), status.message(), None)),
+        None => {
+            return Err(HttpError::new(
+                Code::Internal,
+                "the blob's stream ended before its first chunk",
+                None,
+            ));
+        }
+    };
+    let content_type = HeaderValue::from_str(&first.media_type)
+        .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
+    let size = first.size;
+    let rest = chunks.map(|chunk| chunk.map(|chunk| axum::body::Bytes::from(chunk.data)));
+    let body = tokio_stream::once(Ok(axum::body::Bytes::from(first.data))).chain(rest);
+    let mut response = axum::body::Body::from_stream(body).into_response();
+    response.headers_mut().insert(CONTENT_TYPE, content_type);
+    response.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from(size));
+    Ok(response)
 }
 
 /// `GET /api/v1/registry`: the registry the node checks against (districts with their time

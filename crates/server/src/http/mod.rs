@@ -38,7 +38,7 @@ pub(crate) use listener::{HttpListener, serve_http, tls_acceptor};
 pub(crate) struct HttpContext {
     /// The statistics (`StatsService`'s).
     pub(crate) districts: Arc<Districts>,
-    /// The log and the registry (`IssueService`'s and `AuditService`'s).
+    /// The log, the registry and the evidence store (`IssueService`'s and `AuditService`'s).
     pub(crate) store: IssueStore,
     /// The read model behind the issue list (`IssueService`'s).
     pub(crate) governance: Arc<LiveGovernance>,
@@ -82,6 +82,7 @@ pub(crate) fn router(context: Arc<HttpContext>) -> Router {
         .route("/api/v1/stats/breakdown", get(api::breakdown))
         .route("/api/v1/issues", get(api::issues))
         .route("/api/v1/issues/{issue_id}", get(api::issue))
+        .route("/api/v1/issues/{issue_id}/evidence/{sha256}", get(api::evidence))
         .route("/api/v1/registry", get(api::registry))
         .route("/metrics", get(metrics_endpoint::metrics))
         .route(
