@@ -1058,3 +1058,88 @@ async fn an_idle_stream_ends_unavailable_when_the_server_shuts_down() -> anyhow:
     drop(commands);
     Ok(())
 }
+
+/// The refusals a replay is answered from outlive the server: a queue synced, the server
+/// restarted, the queue replayed — a command refused the first time is refused the same way
+/// although the issue has since moved to where it would be allowed.
+#[tokio::test]
+async fn a_refusal_is_replayed_the_same_way_after_the_server_restarts() -> anyhow::Result<()> {
+    use gridledger_api::CommandMeta;
+    use gridledger_domain::{AcceptAssignment, DispatchIssue, Field, IssueCommand, IssueId, PersonId, Timestamp};
+
+    let server = TestServer::start().await?;
+    let issue_id = IssueId::from_uuid(uuid::Uuid::now_v7())?;
+    let meta = |request_id: &str| CommandMeta {
+        request_id: request_id.to_owned(),
+        expected_revision: None,
+        occurred_at: None,
+    };
+    let mut report = support::issue_report("accepted before it was dispatched")?;
+    report.issue_id = Some(issue_id);
+    let assignee = PersonId::parse(Field::Assignee, "responder-4")?;
+    let due_at = Timestamp::from_unix_micros(
+        i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH)?.as_micros())? + 7 * 86_400 * 1_000_000,
+    );
+    let queue = vec![
+        SubmittedCommand::report(&meta("restart-1"), &report),
+        // Refused: nothing is dispatched yet.
+        SubmittedCommand::new(
+            issue_id,
+            &meta("restart-2"),
+            &IssueCommand::AcceptAssignment(AcceptAssignment {
+                assignee_id: assignee.clone(),
+            }),
+        ),
+        SubmittedCommand::new(
+            issue_id,
+            &meta("restart-3"),
+            &IssueCommand::DispatchIssue(DispatchIssue {
+                assignee_id: assignee.clone(),
+                due_at,
+            }),
+        ),
+    ];
+    let outcomes = |results: Vec<SubmitResult>| -> BTreeMap<String, Result<(u64, bool), (RpcCode, String)>> {
+        results
+            .into_iter()
+            .map(|result| {
+                let outcome = result
+                    .outcome
+                    .map(|ack| (ack.revision, ack.duplicate))
+                    .map_err(|refusal| (refusal.code, refusal.message));
+                (result.request_id, outcome)
+            })
+            .collect()
+    };
+    let first = outcomes(
+        connect(server.server.local_addr)
+            .await?
+            .submit_command_list(queue.clone())
+            .await?
+            .collect_all()
+            .await?,
+    );
+    let refused_first = first.get("restart-2").cloned();
+    assert!(
+        matches!(&refused_first, Some(Err((RpcCode::FailedPrecondition, _)))),
+        "{first:?}"
+    );
+    let head = server.head_position().await?;
+    let TestServer { directory, server, .. } = server;
+    server.shutdown().await?;
+    let data_dir = directory.path().join("data");
+    let server = TestServer::start_in(directory, data_dir).await?;
+    let replayed = outcomes(
+        connect(server.server.local_addr)
+            .await?
+            .submit_command_list(queue)
+            .await?
+            .collect_all()
+            .await?,
+    );
+    assert_eq!(replayed.get("restart-2").cloned(), refused_first, "{replayed:?}");
+    assert_eq!(replayed.get("restart-1"), Some(&Ok((0, true))), "{replayed:?}");
+    assert_eq!(replayed.get("restart-3"), Some(&Ok((1, true))), "{replayed:?}");
+    assert_eq!(server.head_position().await?, head, "nothing written by the replay");
+    Ok(())
+}

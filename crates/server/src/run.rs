@@ -261,7 +261,19 @@ pub async fn start_with_limits(
     // Set when shutdown begins: follow streams and command streams end, and the grace
     // period starts.
     let (shutting_down, shutdown_begun) = watch::channel(false);
-    let submissions = Arc::new(crate::submit_commands::SubmitCommandsShared::default());
+    // The refusals SubmitCommands replays are answered from, as kept before a restart.
+    let submissions = {
+        let log = log.clone();
+        let data_dir = config.data_dir.clone();
+        Arc::new(
+            tokio::task::spawn_blocking(move || {
+                log.projection_store(crate::submit_commands::REFUSALS_STORE_NAME)
+                    .and_then(crate::submit_commands::SubmitCommandsShared::with_kept_refusals)
+                    .map_err(|source| ServerError::Log { data_dir, source })
+            })
+            .await??,
+        )
+    };
     let issue_service = proto::issue_service_server::IssueServiceServer::new(IssueServiceImpl {
         store: store.clone(),
         governance: live_governance.clone(),

@@ -47,6 +47,7 @@ use crate::auth::{self, Principal};
 use crate::error::ServiceError;
 use crate::issues::IssueStore;
 use crate::metrics::StreamedCommandMetrics;
+use gridledger_eventlog::{EventLogError, ProjectionStore};
 
 /// Most commands of one stream in flight (read, and not yet answered).
 pub const SUBMIT_COMMANDS_WINDOW: usize = 64;
@@ -76,10 +77,26 @@ pub(crate) type SubmitCommandsResponses = ReceiverStream<Result<proto::SubmitCom
 #[derive(Debug)]
 pub(crate) struct SubmitCommandsShared {
     refusals: Mutex<RefusalMemory>,
+    /// Where the refusals are kept across restarts (the log's database), when they are.
+    kept: Option<KeptRefusals>,
     /// Request id -> the last command with that id that is still executing.
     executing: Mutex<HashMap<String, Finished>>,
     /// Each command counted under its own name, as its unary call is.
     command_metrics: StreamedCommandMetrics,
+}
+
+/// The name of the store (in the log's database) that keeps the refusals across restarts.
+pub(crate) const REFUSALS_STORE_NAME: &str = "submit-commands-refusals";
+
+/// The refusals on disk: one entry per request id, its value the refusal's sequence
+/// number (8 bytes, big-endian), the command's fingerprint (32 bytes) and the encoded
+/// `CommandError`; written and flushed (sled's flush: it survives the process being killed)
+/// before the refusal is answered.
+#[derive(Debug)]
+struct KeptRefusals {
+    store: ProjectionStore,
+    /// The sequence number of the next refusal kept.
+    next_sequence: std::sync::atomic::AtomicU64,
 }
 
 impl Default for SubmitCommandsShared {
@@ -92,8 +109,77 @@ impl SubmitCommandsShared {
     fn with_memory_of(capacity: usize) -> Self {
         SubmitCommandsShared {
             refusals: Mutex::new(RefusalMemory::with_capacity(capacity)),
+            kept: None,
             executing: Mutex::new(HashMap::new()),
             command_metrics: StreamedCommandMetrics::default(),
+        }
+    }
+
+    /// The shared state of a node whose refusals are kept in `store`, with the refusals
+    /// kept there before (the newest [`REMEMBERED_REFUSALS`]). Entries that do not read
+    /// back are skipped with a warning: at worst such a command is decided again.
+    pub(crate) fn with_kept_refusals(store: ProjectionStore) -> Result<Self, EventLogError> {
+        let mut entries = Vec::new();
+        for entry in store.entries() {
+            let (key, value) = entry?;
+            match read_kept_refusal(&key, &value) {
+                Some(kept) => entries.push(kept),
+                None => tracing::warn!(
+                    request_id = %String::from_utf8_lossy(&key),
+                    "a kept SubmitCommands refusal does not read back; skipped"
+                ),
+            }
+        }
+        entries.sort_by_key(|(sequence, _, _, _)| *sequence);
+        let next_sequence = entries
+            .last()
+            .map_or(1, |(sequence, _, _, _)| sequence.saturating_add(1));
+        let mut memory = RefusalMemory::with_capacity(REMEMBERED_REFUSALS);
+        for (_, request_id, fingerprint, error) in entries {
+            memory.remember(&request_id, fingerprint, error);
+        }
+        Ok(SubmitCommandsShared {
+            refusals: Mutex::new(memory),
+            kept: Some(KeptRefusals {
+                store,
+                next_sequence: std::sync::atomic::AtomicU64::new(next_sequence),
+            }),
+            executing: Mutex::new(HashMap::new()),
+            command_metrics: StreamedCommandMetrics::default(),
+        })
+    }
+
+    /// Remembers a refusal for good, in memory and (when kept) on disk before returning;
+    /// a failure to keep it is logged (the refusal still holds for this process's life).
+    async fn remember_refusal(&self, request_id: &str, fingerprint: Fingerprint, error: &proto::CommandError) {
+        let forgotten = self.refusals().remember(request_id, fingerprint, error.clone());
+        let Some(kept) = &self.kept else {
+            return;
+        };
+        let sequence = kept.next_sequence.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mut value = Vec::with_capacity(40 + error.encoded_len());
+        value.extend_from_slice(&sequence.to_be_bytes());
+        value.extend_from_slice(&fingerprint);
+        value.extend_from_slice(&error.encode_to_vec());
+        let mut changes: Vec<(Vec<u8>, Option<Vec<u8>>)> = forgotten
+            .iter()
+            .map(|request_id| (request_id.as_bytes().to_vec(), None))
+            .collect();
+        changes.push((request_id.as_bytes().to_vec(), Some(value)));
+        let store = kept.store.clone();
+        let written = tokio::task::spawn_blocking(move || store.commit(sequence, changes)).await;
+        match written {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::error!(
+                request_id,
+                error = %crate::error::with_sources(&error),
+                "keeping a SubmitCommands refusal failed; it holds until the server restarts"
+            ),
+            Err(error) => tracing::error!(
+                request_id,
+                %error,
+                "keeping a SubmitCommands refusal failed; it holds until the server restarts"
+            ),
         }
     }
 
@@ -110,6 +196,16 @@ impl SubmitCommandsShared {
     fn executing(&self) -> MutexGuard<'_, HashMap<String, Finished>> {
         self.executing.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// A kept refusal: its sequence number, request id, fingerprint and error; `None` when the
+/// entry is malformed.
+fn read_kept_refusal(key: &[u8], value: &[u8]) -> Option<(u64, String, Fingerprint, proto::CommandError)> {
+    let request_id = String::from_utf8(key.to_vec()).ok()?;
+    let sequence = u64::from_be_bytes(value.get(..8)?.try_into().ok()?);
+    let fingerprint: Fingerprint = value.get(8..40)?.try_into().ok()?;
+    let error = proto::CommandError::decode(value.get(40..)?).ok()?;
+    Some((sequence, request_id, fingerprint, error))
 }
 
 /// A fingerprint of a command as sent by a principal: SHA-256 of the principal's id and the
@@ -156,21 +252,25 @@ impl RefusalMemory {
             .map(|remembered| remembered.error.clone())
     }
 
-    fn remember(&mut self, request_id: &str, fingerprint: Fingerprint, error: proto::CommandError) {
+    /// Remembers a refusal; returns the request ids forgotten to make room.
+    fn remember(&mut self, request_id: &str, fingerprint: Fingerprint, error: proto::CommandError) -> Vec<Arc<str>> {
         let remembered = RememberedRefusal { fingerprint, error };
         if let Some(entry) = self.by_request_id.get_mut(request_id) {
             *entry = remembered;
-            return;
+            return Vec::new();
         }
+        let mut forgotten = Vec::new();
         while self.by_request_id.len() >= self.capacity.max(1) {
             let Some(oldest) = self.oldest_first.pop_front() else {
                 break;
             };
             self.by_request_id.remove(&oldest);
+            forgotten.push(oldest);
         }
         let request_id: Arc<str> = Arc::from(request_id);
         self.oldest_first.push_back(request_id.clone());
         self.by_request_id.insert(request_id, remembered);
+        forgotten
     }
 
     #[cfg(test)]
@@ -545,10 +645,7 @@ async fn execute(
             if let Some(fingerprint) = fingerprint
                 && DEFINITIVE_CODES.contains(&Code::from_i32(error.code))
             {
-                context
-                    .shared
-                    .refusals()
-                    .remember(request_id, fingerprint, error.clone());
+                context.shared.remember_refusal(request_id, fingerprint, &error).await;
             }
             Err(error)
         }
