@@ -1099,7 +1099,9 @@ async fn a_refusal_is_replayed_the_same_way_after_the_server_restarts() -> anyho
             }),
         ),
     ];
-    let outcomes = |results: Vec<SubmitResult>| -> BTreeMap<String, Result<(u64, bool), (RpcCode, String)>> {
+    /// Each request id's revision and duplicate flag, or its refusal's code and message.
+    type Outcomes = BTreeMap<String, Result<(u64, bool), (RpcCode, String)>>;
+    let outcomes = |results: Vec<SubmitResult>| -> Outcomes {
         results
             .into_iter()
             .map(|result| {
