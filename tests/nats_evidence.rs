@@ -206,6 +206,45 @@ async fn photos_go_to_the_bucket_before_their_events_and_restore_brings_them_bac
         text.contains("restored 2 evidence blobs") && text.contains(BUCKET) && text.contains("0 already present"),
         "{text}"
     );
+    // A photo lost from a restored directory: --evidence-only brings it back beside its log,
+    // and a directory without a log is refused.
+    let lost = EvidenceStore::open_existing(again.join(EVIDENCE_DIRECTORY))?.blob_path(&fix_ref.sha256);
+    std::fs::remove_file(&lost)?;
+    let again_text = again.display().to_string();
+    let url = nats.url();
+    let evidence_only = [
+        "restore",
+        "--nats",
+        &url,
+        "--stream",
+        STREAM,
+        "--data",
+        &again_text,
+        "--evidence-only",
+    ];
+    let text = support::gridledger(&evidence_only)?;
+    ensure!(
+        text.contains("restored 1 evidence blobs") && text.contains("1 already present"),
+        "{text}"
+    );
+    assert_eq!(stored_bytes(&again, &fix_ref)?, fix);
+    let empty = directory.path().join("no-log-here").display().to_string();
+    let refused = support::gridledger(&[
+        "restore",
+        "--nats",
+        &url,
+        "--stream",
+        STREAM,
+        "--data",
+        &empty,
+        "--evidence-only",
+    ]);
+    ensure!(
+        refused
+            .as_ref()
+            .is_err_and(|error| error.to_string().contains("holds no event log")),
+        "{refused:?}"
+    );
 
     // A node on the restored directory serves the photos as the district did.
     let copy = Serve::start(&restored, &["--registry", "builtin:runzhou"]).await?;

@@ -81,9 +81,15 @@ pub struct RestoreArgs {
     /// The district's stream, e.g. `GRIDLEDGER_RUNZHOU`.
     #[arg(long)]
     stream: String,
-    /// Directory of the district node's log to rebuild (must not hold a log yet).
+    /// Directory of the district node's log to rebuild (must not hold a log yet, unless
+    /// --evidence-only).
     #[arg(long, env = "GRIDLEDGER_DATA")]
     data: PathBuf,
+    /// Restore only the evidence the log already in --data references (after a restore
+    /// whose evidence step failed, or into a node whose blobs were lost): each blob missing
+    /// or damaged there is fetched from the district's evidence bucket and checked.
+    #[arg(long)]
+    evidence_only: bool,
     #[command(flatten)]
     nats: NatsArgs,
 }
@@ -96,9 +102,12 @@ pub async fn restore(json: bool, arguments: RestoreArgs) -> anyhow::Result<()> {
         .nats
         .config()
         .context("restore reads the district's stream: give --nats URL")?;
+    if arguments.evidence_only {
+        return restore_evidence_only(json, &nats, &arguments).await;
+    }
     anyhow::ensure!(
         !arguments.data.join("db").exists(),
-        "{} already holds an event log: restore into a new directory",
+        "{} already holds an event log: restore into a new directory (or --evidence-only for its evidence)",
         arguments.data.display()
     );
     let created_here = !arguments.data.exists();
@@ -179,6 +188,59 @@ pub async fn restore(json: bool, arguments: RestoreArgs) -> anyhow::Result<()> {
         }
     }
     anyhow::ensure!(report.verified, "the restored log does not verify");
+    Ok(())
+}
+
+/// `restore --evidence-only`: the evidence of the log already in `--data`, which must not
+/// be served by a running node meanwhile (the log's lock refuses a second opener).
+async fn restore_evidence_only(
+    json: bool,
+    nats: &gridledger_bus::NatsConfig,
+    arguments: &RestoreArgs,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        arguments.data.join("db").exists(),
+        "{} holds no event log: restore the log first (without --evidence-only)",
+        arguments.data.display()
+    );
+    let data = arguments.data.clone();
+    let log = tokio::task::spawn_blocking(move || EventLog::open(EventLogConfig::new(&data)))
+        .await?
+        .with_context(|| format!("opening the log in {}", arguments.data.display()))?;
+    let outcome = restore_evidence(nats, &arguments.stream, &arguments.data, &log).await;
+    let closing = tokio::task::spawn_blocking(move || log.close()).await?;
+    let evidence = outcome.with_context(|| {
+        format!(
+            "restoring the evidence of the log in {} from the bucket of {}",
+            arguments.data.display(),
+            arguments.stream
+        )
+    })?;
+    closing?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "stream": arguments.stream,
+                "evidence": {
+                    "bucket": evidence.bucket,
+                    "blobs_referenced": evidence.blobs_referenced,
+                    "blobs_restored": evidence.blobs_restored,
+                    "bytes_restored": evidence.bytes_restored,
+                    "already_present": evidence.already_present,
+                },
+            })
+        );
+    } else {
+        println!(
+            "restored {} evidence blobs ({}) from {} into {}; {} already present",
+            evidence.blobs_restored,
+            HumanBytes(evidence.bytes_restored),
+            evidence.bucket,
+            arguments.data.join(gridledger_evidence::EVIDENCE_DIRECTORY).display(),
+            evidence.already_present
+        );
+    }
     Ok(())
 }
 
