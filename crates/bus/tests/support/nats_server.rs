@@ -47,9 +47,22 @@ pub fn nats_server_binary() -> anyhow::Result<PathBuf> {
 }
 
 /// A free TCP port on 127.0.0.1 (bound and released; the server binds it right after).
+///
+/// The system may hand the same free port to two binds in a row once the first is closed,
+/// so the ports given out in this process are remembered and never given twice: a cluster's
+/// client, monitor and route ports (and those of servers started by other tests of the same
+/// binary) are all distinct.
 pub fn free_port() -> anyhow::Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    for _ in 0..1_000 {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        if !given.contains(&port) {
+            given.push(port);
+            return Ok(port);
+        }
+    }
+    bail!("no free loopback port that was not given out already in 1,000 tries")
 }
 
 /// One nats-server process with JetStream.
