@@ -4,10 +4,14 @@
 //! `gridledger evidence verify` passes and a node serves them from; a blob missing from the
 //! bucket fails the restore naming the blob and the event that references it.
 
+#[path = "../crates/bus/tests/support/blobs.rs"]
+mod blobs;
 #[path = "../crates/bus/tests/support/nats_server.rs"]
 #[allow(dead_code)]
 mod nats_server;
 mod support;
+
+use blobs::png;
 
 use std::future::Future;
 use std::path::Path;
@@ -48,21 +52,6 @@ impl Drop for Serve {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A PNG's signature and IHDR chunk, then `length` bytes that differ with `seed`.
-fn png(seed: u64, length: usize) -> Vec<u8> {
-    let mut bytes = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
-    bytes.extend_from_slice(&[0x00, 0x00, 0x00, 0x0D, b'I', b'H', b'D', b'R']);
-    bytes.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 1, 8, 2, 0, 0, 0, 0x90, 0x77, 0x53, 0xDE]);
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    bytes.extend((0..length).map(|_| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state >> 24) as u8
-    }));
-    bytes
 }
 
 /// Polls `probe` until it answers `Some`, up to [`DEADLINE`].

@@ -23,6 +23,7 @@ use gridledger_domain::{
 use gridledger_eventlog::{AppendRequest, EventLog, EventLogConfig, ExpectedRevision, RequestId, StreamId};
 use gridledger_evidence::EvidenceStore;
 use support::NatsServer;
+use support::blobs::png;
 use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
 
@@ -32,21 +33,6 @@ const START_2025_MICROS: i64 = 1_735_689_600_000_000;
 
 fn district() -> anyhow::Result<DistrictCode> {
     Ok(DistrictCode::parse("runzhou")?)
-}
-
-/// A PNG's signature and IHDR chunk, then `length` bytes that differ with `seed`.
-fn png(seed: u64, length: usize) -> Vec<u8> {
-    let mut bytes = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
-    bytes.extend_from_slice(&[0x00, 0x00, 0x00, 0x0D, b'I', b'H', b'D', b'R']);
-    bytes.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 1, 8, 2, 0, 0, 0, 0x90, 0x77, 0x53, 0xDE]);
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    bytes.extend((0..length).map(|_| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state >> 24) as u8
-    }));
-    bytes
 }
 
 /// Stores `bytes` in `store` as an upload would.
@@ -288,17 +274,13 @@ async fn append(log: &EventLog, number: u128, revision: ExpectedRevision, event:
     Ok(())
 }
 
+/// The first status that satisfies `condition`, waiting for changes up to [`DEADLINE`].
 async fn wait_for_status(
     status: &mut watch::Receiver<OutboxStatus>,
     what: &str,
     condition: impl FnMut(&OutboxStatus) -> bool,
 ) -> anyhow::Result<OutboxStatus> {
-    let outcome = match tokio::time::timeout(DEADLINE, status.wait_for(condition)).await {
-        Ok(Ok(found)) => Ok(found.clone()),
-        Ok(Err(_)) => Err("the outbox ended"),
-        Err(_) => Err("timed out"),
-    };
-    outcome.map_err(|problem| anyhow::anyhow!("waiting for {what}: {problem}; last status {:?}", *status.borrow()))
+    support::wait_for_outbox_status(status, what, DEADLINE, condition).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

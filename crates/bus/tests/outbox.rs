@@ -144,12 +144,7 @@ async fn wait_for_status(
     what: &str,
     condition: impl FnMut(&OutboxStatus) -> bool,
 ) -> anyhow::Result<OutboxStatus> {
-    let outcome = match tokio::time::timeout(DEADLINE, status.wait_for(condition)).await {
-        Ok(Ok(found)) => Ok(found.clone()),
-        Ok(Err(_)) => Err("the outbox ended"),
-        Err(_) => Err("timed out"),
-    };
-    outcome.map_err(|problem| anyhow::anyhow!("waiting for {what}: {problem}; last status {:?}", *status.borrow()))
+    support::wait_for_outbox_status(status, what, DEADLINE, condition).await
 }
 
 async fn wait_until_published_through(
